@@ -1,0 +1,25 @@
+"""Make the collection importable as ansible_collections.email_ops.smtp, and the test bed as tests.testbed."""
+import os
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS_ROOT = os.path.join(tempfile.gettempdir(), 'email_ops_smtp_collections_%d' % os.getuid())
+
+
+def _link_collection():
+    ns_dir = os.path.join(COLLECTIONS_ROOT, 'ansible_collections', 'email_ops')
+    os.makedirs(ns_dir, exist_ok=True)
+    link = os.path.join(ns_dir, 'smtp')
+    if os.path.islink(link) and os.readlink(link) == REPO:
+        return
+    tmp = link + '.%d' % os.getpid()
+    os.symlink(REPO, tmp)
+    os.replace(tmp, link)
+
+
+_link_collection()
+os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_ROOT
+for path in (COLLECTIONS_ROOT, REPO):
+    if path not in sys.path:
+        sys.path.insert(0, path)
