@@ -23,3 +23,7 @@ os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_ROOT
 for path in (COLLECTIONS_ROOT, REPO):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+# Fixtures of the test bed, available to every test (imported here so test files need no unused imports).
+from tests.testbed.ansible import ansible  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+from tests.testbed.pki import pki  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position

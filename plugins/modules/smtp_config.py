@@ -21,25 +21,18 @@ description:
     shown as C(******** (changed)) where the secret changes.
   - Writes are atomic (temporary file in the same folder, then rename).
 author:
-  - email_ops contributors
+  - email_ops maintainers (@email-ops)
 extends_documentation_fragment:
   - email_ops.smtp.settings
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
 attributes:
-  action:
-    support: full
   check_mode:
     support: full
   diff_mode:
     support: full
   platform:
     platforms: posix
-  safe_file_operations:
-    support: full
-  vault:
-    support: none
 options:
   path:
     description:
@@ -111,7 +104,6 @@ notes:
   - The yaml format needs PyYAML on the managed host; every other format needs only Python's standard library.
 seealso:
   - module: email_ops.smtp.smtp_test
-  - role: email_ops.smtp.configure
 '''
 
 EXAMPLES = r'''

@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
+
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._settings_schema import (
     SettingsLibraryMissing, format_problems, validate_settings,
 )
@@ -32,7 +35,7 @@ class ValidatedSettingsAction(ActionBase):
         result = super(ValidatedSettingsAction, self).run(tmp, task_vars)
         args = dict(self._task.args)
         try:
-            problems = validate_settings(_plain(args.get('settings')))
+            problems = validate_settings(_templated_scalars(_plain(args.get('settings'))))
         except SettingsLibraryMissing as exc:
             raise AnsibleActionFail(str(exc))
         if problems:
@@ -53,3 +56,25 @@ def _plain(value):
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     return str(value)
+
+
+_OPTION_TYPES = dict((key, spec['type']) for key, spec in settings_argument_spec()['settings']['options'].items())
+
+
+def _templated_scalars(settings):
+    """Read "587" as 587 and "yes" as true, as the module itself will.
+
+    Without native Jinja types (ansible-core < 2.19), `port: "{{ smtp_port }}"` arrives as a string;
+    refusing it would reject documents the module accepts.
+    """
+    if not isinstance(settings, dict):
+        return settings
+    converted = dict(settings)
+    for key, value in settings.items():
+        if not isinstance(value, str):
+            continue
+        if _OPTION_TYPES.get(key) == 'int' and value.strip().isdigit():
+            converted[key] = int(value)
+        elif _OPTION_TYPES.get(key) == 'bool' and value.lower() in BOOLEANS:
+            converted[key] = boolean(value)
+    return converted
