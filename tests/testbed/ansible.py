@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import COLLECTIONS_ROOT
 
 BIN = os.path.dirname(sys.executable)
+CALLBACKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins')
 
 
 class Run:
@@ -74,19 +75,28 @@ class Ansible:
         return Run(proc, log_text)
 
     def playbook_json(self, playbook, *args, **kwargs):
-        """Like playbook(), with the json callback; returns (run, {task name: {host: result}})."""
+        """Like playbook(), also recording results; returns (run, {task name: {host: result}}).
+
+        run.records lists every result in order (a task run in several batches appears once per host);
+        run.stats is the recap per host.
+        """
+        record_file = os.path.join(self.workdir, 'results.json')
+        if os.path.exists(record_file):
+            os.unlink(record_file)
         env = dict(kwargs.pop('env', None) or {})
-        env.update({'ANSIBLE_STDOUT_CALLBACK': 'ansible.builtin.json', 'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json'})
+        env.update({'ANSIBLE_CALLBACK_PLUGINS': CALLBACKS, 'ANSIBLE_CALLBACKS_ENABLED': 'record_results',
+                    'RECORD_RESULTS_FILE': record_file})
         run = self.playbook(playbook, *args, env=env, **kwargs)
+        data = {'records': [], 'stats': {}}
+        if os.path.exists(record_file):
+            with open(record_file) as handle:
+                text = handle.read()
+            run.all_output += text
+            data = json.loads(text)
+        run.records, run.stats = data['records'], data['stats']
         results = {}
-        try:
-            data = json.loads(run.stdout)
-        except ValueError:
-            return run, results
-        for play in data.get('plays', []):
-            for task in play.get('tasks', []):
-                results.setdefault(task['task']['name'], {}).update(task['hosts'])
-        run.stats = data.get('stats', {})
+        for record in run.records:
+            results.setdefault(record['task'], {})[record['host']] = dict(record['result'], _status=record['status'])
         return run, results
 
 
