@@ -236,3 +236,17 @@ def test_msmtp_profile_is_read_by_real_msmtp(ansible, tmp_path):
     for line in ('host = smtp.example.com', 'port = 587', 'tls = on', 'tls_starttls = on', 'auth = choose',
                  'user = alerts@example.com', 'from = alerts@example.com'):
         assert line in pretend.stdout, pretend.stdout
+
+
+def test_schema_compiled_once_per_run_not_per_host(ansible, tmp_path):
+    """The validator is built at import; the strategy imports the action plugin before forking per host."""
+    inventory = ansible.write('hosts.ini', '[apps]\n' + '\n'.join('h%d' % n for n in range(5)) +
+                              '\n[apps:vars]\nansible_connection=local\n')
+    text = playbook(path=str(tmp_path / '{{ inventory_hostname }}.json')).replace('hosts: localhost', 'hosts: apps')
+    run = ansible.playbook(text, inventory=inventory, extra_vars={'settings': dict(SETTINGS, port=0)},
+                           env={'PYTHONPROFILEIMPORTTIME': '1'})
+    failed = [line for line in run.stdout.splitlines()
+              if line.startswith('fatal: [h') and 'settings.port: 0 is less than the minimum of 1' in line]
+    assert len(failed) == 5, run
+    imports = [line for line in run.stderr.splitlines() if line.endswith('plugin_utils._settings_schema')]
+    assert len(imports) == 1, imports
