@@ -27,3 +27,5 @@ for path in (COLLECTIONS_ROOT, REPO):
 # Fixtures of the test bed, available to every test (imported here so test files need no unused imports).
 from tests.testbed.ansible import ansible  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 from tests.testbed.pki import pki  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+from tests.testbed.postfix import postfix  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+from tests.testbed.sshd import sshd  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
