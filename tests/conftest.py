@@ -3,6 +3,8 @@ import os
 import sys
 import tempfile
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS_ROOT = os.path.join(tempfile.gettempdir(), 'email_ops_smtp_collections_%d' % os.getuid())
 
@@ -29,3 +31,10 @@ from tests.testbed.ansible import ansible  # noqa: E402,F401  pylint: disable=un
 from tests.testbed.pki import pki  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 from tests.testbed.postfix import postfix  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 from tests.testbed.sshd import sshd  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+
+
+@pytest.fixture
+def mailbox(postfix):
+    """The Postfix test bed with an empty mailbox."""
+    postfix.clear()
+    return postfix

@@ -44,9 +44,11 @@ def render_block(profile, settings, supports_lists):
         if spec.get('unless_missing') and settings.get(spec['unless_missing']) in (None, ''):
             value = spec.get('otherwise')
         elif 'map' in spec and value is not None:
-            if value not in spec['map']:
+            # The profile travels to the host as JSON, where a YAML key `true` becomes "true": compare as text.
+            value_map = dict((_as_text(key), mapped) for key, mapped in spec['map'].items())
+            if _as_text(value) not in value_map:
                 raise ProfileError('the profile has no value for %s=%s in field %s' % (spec['from'], value, name))
-            value = spec['map'][value]
+            value = value_map[_as_text(value)]
         if value is None:
             continue
         block[name] = _without_none(value) if supports_lists else _as_text(value)

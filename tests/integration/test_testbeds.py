@@ -26,12 +26,6 @@ def tls_context(pki):
     return ssl.create_default_context(cafile=pki.ca_file)
 
 
-@pytest.fixture
-def mailbox(postfix):
-    postfix.clear()
-    return postfix
-
-
 def delivered(postfix, subject, recipient):
     messages = [m for m in postfix.wait_for(1, recipient=recipient) if m['Subject'] == subject]
     assert len(messages) == 1, (postfix.messages(), postfix.diagnostics())

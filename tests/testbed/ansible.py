@@ -96,7 +96,8 @@ class Ansible:
         run.records, run.stats = data['records'], data['stats']
         results = {}
         for record in run.records:
-            results.setdefault(record['task'], {})[record['host']] = dict(record['result'], _status=record['status'])
+            results.setdefault(record['task'], {})[record['host']] = dict(record['result'], _status=record['status'],
+                                                                         failed=record['status'] == 'failed')
         return run, results
 
 

@@ -77,3 +77,13 @@ def test_missing_mapping_is_a_profile_error():
     profile = {'fields': {'tls': {'from': 'security', 'map': {'ssl': 'on'}}}}
     with pytest.raises(ProfileError, match='no value for security=starttls'):
         render_block(profile, normalized(), False)
+
+
+@pytest.mark.parametrize('app', sorted(PROFILES))
+def test_profile_renders_the_same_after_travelling_as_json(app):
+    """The action plugin sends the profile to the host as JSON: YAML's `true:` keys become "true"."""
+    import json
+    settings = normalized(username='u', password='p', validate_certs=False)
+    travelled = json.loads(json.dumps(PROFILES[app]))
+    for lists in (True, False):
+        assert render_block(travelled, settings, lists) == render_block(PROFILES[app], settings, lists)
