@@ -31,6 +31,8 @@ from tests.testbed.ansible import ansible  # noqa: E402,F401  pylint: disable=un
 from tests.testbed.pki import pki  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 from tests.testbed.postfix import postfix  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 from tests.testbed.sshd import sshd  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+from tests.testbed.capture import capture_server  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+from tests.testbed.faults import faults  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 
 
 @pytest.fixture
