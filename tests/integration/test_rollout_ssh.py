@@ -78,7 +78,7 @@ def host_order(run):
     """Each host's first and last index in the recorded results."""
     spans = {}
     for index, record in enumerate(run.records):
-        first, _ = spans.get(record['host'], (index, index))
+        first, _last = spans.get(record['host'], (index, index))
         spans[record['host']] = (first, index)
     return spans
 

@@ -96,8 +96,8 @@ class Ansible:
         run.records, run.stats = data['records'], data['stats']
         results = {}
         for record in run.records:
-            results.setdefault(record['task'], {})[record['host']] = dict(record['result'], _status=record['status'],
-                                                                         failed=record['status'] == 'failed')
+            result = dict(record['result'], _status=record['status'], failed=record['status'] == 'failed')
+            results.setdefault(record['task'], {})[record['host']] = result
         return run, results
 
 

@@ -123,7 +123,7 @@ class Postfix:
 
     def _postfix(self, *args, timeout=30):
         return subprocess.run([POSTFIX, '-c', self.config_dir] + list(args), capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, check=False)
 
     def _master_pid(self):
         try:
@@ -322,7 +322,7 @@ class Postfix:
                 message.path = path
                 found.append((os.stat(path).st_mtime, os.path.basename(path), message))
         found.sort(key=lambda item: item[:2])
-        messages = [message for _, _, message in found]
+        messages = [item[2] for item in found]
         if recipient is not None:
             messages = [m for m in messages if (m.recipient or '').lower() == recipient.lower()]
         return messages
@@ -364,12 +364,12 @@ class Postfix:
     def queue(self):
         """`postqueue -p` for this instance: what is waiting, and why."""
         proc = subprocess.run([POSTQUEUE, '-c', self.config_dir, '-p'], capture_output=True, text=True,
-                              timeout=30)
+                              timeout=30, check=False)
         return (proc.stdout + proc.stderr).strip()
 
     def flush(self):
         """Ask Postfix to retry everything deferred now."""
-        subprocess.run([POSTQUEUE, '-c', self.config_dir, '-f'], capture_output=True, timeout=30)
+        subprocess.run([POSTQUEUE, '-c', self.config_dir, '-f'], capture_output=True, timeout=30, check=False)
 
     def diagnostics(self):
         return '--- postqueue -p ---\n%s\n%s' % (self.queue(), self.log_tail())

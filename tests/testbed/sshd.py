@@ -47,7 +47,7 @@ class Sshd:
         self.port = self._free_port()
         self._write_config()
         os.makedirs('/run/sshd', mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-        check = subprocess.run([SSHD, '-t', '-f', self.config_file], capture_output=True, text=True, timeout=30)
+        check = subprocess.run([SSHD, '-t', '-f', self.config_file], capture_output=True, text=True, timeout=30, check=False)
         if check.returncode != 0:
             raise RuntimeError('sshd -t -f %s rejects the config:\n%s' % (self.config_file, check.stderr))
         with open(os.path.join(self.dir, 'sshd.out'), 'wb') as out:
@@ -88,7 +88,7 @@ class Sshd:
 
     def _free_port(self):
         """A port free on every address (each 127.0.0.x is a separate address to bind)."""
-        for _ in range(50):
+        for _attempt in range(50):
             with socket.socket() as sock:
                 sock.bind((self.addresses[0], 0))
                 port = sock.getsockname()[1]
