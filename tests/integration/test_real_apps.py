@@ -5,19 +5,13 @@ import uuid
 
 import pytest
 
+from tests.testbed.ansible import one_task_playbook
+
 MSMTP = '/usr/bin/msmtp'
 
 
 def configure(ansible, path, settings, *flags, **task_args):
-    task_args.update(path=str(path), settings='{{ settings }}')
-    text = '''
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - name: config
-      email_ops.smtp.smtp_config: %s
-''' % json.dumps(task_args)
+    text = one_task_playbook('email_ops.smtp.smtp_config', path=str(path), settings='{{ settings }}', **task_args)
     run, results = ansible.playbook_json(text, *flags, extra_vars={'settings': settings})
     return run, results.get('config', {}).get('localhost', {})
 

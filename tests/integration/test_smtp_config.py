@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from tests.testbed.ansible import one_task_playbook
+
 
 PASSWORD = 'Pa55-w0rd!"quoted" #hash $dollar'
 NEW_PASSWORD = 'Rotated-T0ken-9f8e7d'
@@ -21,17 +23,10 @@ SETTINGS = {
 }
 
 
-def playbook(**task_args):
+def playbook(hosts='localhost', **task_args):
     """One smtp_config task; settings come from the extra vars file, never from the command line."""
     task_args.setdefault('settings', '{{ settings }}')
-    return '''
-- hosts: localhost
-  gather_facts: false
-  connection: local
-  tasks:
-    - name: config
-      email_ops.smtp.smtp_config: %s
-''' % json.dumps(task_args)
+    return one_task_playbook('email_ops.smtp.smtp_config', hosts=hosts, **task_args)
 
 
 def apply(ansible, path, *flags, settings=None, **task_args):
@@ -242,7 +237,7 @@ def test_schema_compiled_once_per_run_not_per_host(ansible, tmp_path):
     """The validator is built at import; the strategy imports the action plugin before forking per host."""
     inventory = ansible.write('hosts.ini', '[apps]\n' + '\n'.join('h%d' % n for n in range(5)) +
                               '\n[apps:vars]\nansible_connection=local\n')
-    text = playbook(path=str(tmp_path / '{{ inventory_hostname }}.json')).replace('hosts: localhost', 'hosts: apps')
+    text = playbook(hosts='apps', path=str(tmp_path / '{{ inventory_hostname }}.json'))
     run = ansible.playbook(text, inventory=inventory, extra_vars={'settings': dict(SETTINGS, port=0)},
                            env={'PYTHONPROFILEIMPORTTIME': '1'})
     failed = [line for line in run.stdout.splitlines()

@@ -101,6 +101,18 @@ class Ansible:
         return run, results
 
 
+def one_task_playbook(module, hosts='localhost', **task_args):
+    """A playbook of one task named `config`; pass secrets as extra vars (e.g. settings='{{ settings }}')."""
+    return '''
+- hosts: %s
+  gather_facts: false
+  connection: local
+  tasks:
+    - name: config
+      %s: %s
+''' % (hosts, module, json.dumps(task_args))
+
+
 @pytest.fixture
 def ansible(tmp_path):
     return Ansible(str(tmp_path))
