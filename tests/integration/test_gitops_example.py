@@ -214,7 +214,7 @@ def test_credential_rotation_runbook(repo):
     env, hosts = 'production', repo.hosts('production')
     server = repo.servers[env]
     old_password = repo.vault(env)
-    run, _ = repo.job('apply:production')
+    run, _results = repo.job('apply:production')
     assert run.rc == 0, run
     old = dict((host, repo.config(host)) for host in hosts)
     for host in hosts:
