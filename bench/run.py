@@ -181,8 +181,8 @@ COLUMNS = ('ping', 'naive', 'rollout')
 
 
 def verdict(medians):
-    worst = max(m['rollout'] / m['ping'] for _, m in medians)
-    faster = all(m['rollout'] < m['naive'] for _, m in medians)
+    worst = max(m['rollout'] / m['ping'] for _hosts, m in medians)
+    faster = all(m['rollout'] < m['naive'] for _hosts, m in medians)
     return 'Target: rollout <= 1.5x ping, and faster than naive: %s (worst rollout / ping %.2fx; %s than naive).' % (
         'met' if worst <= 1.5 and faster else 'MISSED', worst, 'faster' if faster else 'not always faster')
 

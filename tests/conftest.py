@@ -1,4 +1,5 @@
 """Make the collection importable as ansible_collections.email_ops.smtp, and the test bed as tests.testbed."""
+import hashlib
 import os
 import sys
 import tempfile
@@ -6,7 +7,9 @@ import tempfile
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COLLECTIONS_ROOT = os.path.join(tempfile.gettempdir(), 'email_ops_smtp_collections_%d' % os.getuid())
+# One link folder per checkout, so two checkouts' test runs never point at each other's code.
+COLLECTIONS_ROOT = os.path.join(tempfile.gettempdir(), 'email_ops_smtp_collections_%d_%s' % (
+    os.getuid(), hashlib.sha1(REPO.encode()).hexdigest()[:10]))
 
 
 def _link_collection():
