@@ -23,18 +23,13 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from tests.conftest import COLLECTIONS_ROOT  # noqa: E402  links this checkout as email_ops.smtp
+from tests.testbed.net import free_port  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 
 
 def banner(text):
     print('\n\033[1m== %s ==\033[0m' % text, flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def start_capture_server(work, password):

@@ -4,7 +4,7 @@
 """smtp_config's backend: put the settings block into an app's config file, prove it, write it safely.
 
 Internal to the email_ops.smtp collection; not a public API.
-Uses from the module object: params, check_mode, _diff, no_log_values, tmpdir-free file helpers
+Uses from the module object: params, check_mode, _diff, no_log_values and ansible-core's file helpers
 (atomic_move, backup_local, run_command, load_file_common_arguments, set_fs_attributes_if_different).
 """
 
@@ -218,4 +218,4 @@ class ConfigFile(object):
             return 'settings block removed'
         verb = 'would be written' if self.module.check_mode else 'written'
         proven = result.get('verification')
-        return '%s %s%s' % ('settings', verb, ' after a verified %s' % proven['mode'] if proven else '')
+        return 'settings %s%s' % (verb, ' after a verified %s' % proven['mode'] if proven else '')

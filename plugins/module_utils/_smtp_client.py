@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from email.headerregistry import Address
 from email.message import EmailMessage
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import MASK
+
 STAGES = ('connect', 'tls', 'auth', 'rcpt', 'send')
 STEP_STAGE = dict(connect='connect', banner='connect', ehlo='connect', tls='tls', auth='auth',
                   mail='rcpt', rcpt='rcpt', data='send')
@@ -35,7 +37,6 @@ STEP_WAITING_FOR = dict(connect='the TCP connection', tls='the TLS handshake', b
                         ehlo='the reply to EHLO', auth='the reply to AUTH', mail='the reply to MAIL FROM',
                         rcpt='the reply to RCPT TO', data='the reply to DATA')
 AUTO_PREFERENCE = ('cram-md5', 'plain', 'login')  # strongest first; xoauth2 only when asked for
-MASK = '********'
 
 
 class SmtpFailure(Exception):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from tests.conftest import COLLECTIONS_ROOT, REPO
-from tests.testbed.postfix import free_port
+from tests.testbed.net import free_port
 
 BIN = os.path.dirname(sys.executable)
 

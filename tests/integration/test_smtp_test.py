@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.testbed.ansible import Ansible
-from tests.testbed.capture import PASSWORD, free_port
+from tests.testbed.capture import PASSWORD
+from tests.testbed.net import free_port
 from tests.testbed.faults import GREYLISTED_RECIPIENT, REJECTED_SENDER, SPAMTRAP, UNKNOWN_RECIPIENT
 
 WRONG_PASSWORD = 'Wr0ng-S3cr3t-Pa55!word'

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, AuthResult, auth_mechanism
 
+from tests.testbed.net import free_port
 from tests.testbed.pki import Pki
 
 USERNAME = 'tester@example.test'
@@ -38,12 +38,6 @@ PASSWORD = 'S3cr3t-Pa55!word'
 TOKEN = 'ya29.capture-test-token'
 
 logging.getLogger('mail.log').setLevel(logging.ERROR)  # aiosmtpd logs its own deprecations on every login
-
-
-def free_port(host='127.0.0.1'):
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class Received:

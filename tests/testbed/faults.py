@@ -25,7 +25,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.testbed.capture import free_port
+from tests.testbed.net import free_port
 
 HOST = '127.0.0.1'
 REJECTED_SENDER = 'blocked@example.test'

@@ -29,16 +29,12 @@ from email.message import EmailMessage
 
 import pytest
 
+from tests.testbed.net import free_port
+
 POSTFIX = '/usr/sbin/postfix'
 POSTQUEUE = '/usr/sbin/postqueue'
 SASLPASSWD2 = '/usr/sbin/saslpasswd2'
 MAILBOX_USER = 'nobody'
-
-
-def free_port(host='127.0.0.1'):
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def listening(host, port):
