@@ -233,7 +233,7 @@ def _raise_error(status, document, oauth2, where, secrets):
     if error == 'invalid_scope':
         raise OAuth2Failure(named, 'scope', 'request a scope the app registration grants: Microsoft 365 '
                             'https://outlook.office365.com/.default, Gmail https://mail.google.com/', code=code)
-    if error is not None:
+    if error == 'invalid_request':
         raise OAuth2Failure(named, 'http', 'check the oauth2 settings against the provider documentation', code=code)
     if status in (404, 405):
         hint = 'check the path of oauth2.token_url: the server has no token endpoint there'

@@ -75,6 +75,8 @@ class AuthServer:
         self.tokens = {}          # access token -> Token
         self.refresh_tokens = {}  # refresh token -> Token (its scope is the most a refresh may ask)
         self.requests = []        # (path, form) of every request, for the tests' own checks
+        # A careless server: its error_description repeats the secret or refresh token it was sent.
+        self.echo_secrets = False
         self.lock = threading.Lock()
         self.resource_id, self.resource_secret = 'dovecot', secrets.token_urlsafe(16)
         self.httpd = self.thread = None
@@ -145,7 +147,10 @@ class AuthServer:
         client_id, secret = basic or (form.get('client_id'), form.get('client_secret'))
         client = self.clients.get(client_id)
         if client is None or secret is None or not secrets.compare_digest(secret, client.secret):
-            return 401, dict(error='invalid_client', error_description='client authentication failed')
+            said = 'client authentication failed'
+            if self.echo_secrets:
+                said += ' for client_secret=%s\r\nrefresh_token=%s' % (secret, form.get('refresh_token'))
+            return 401, dict(error='invalid_client', error_description=said)
         grant = form.get('grant_type')
         if grant not in ('client_credentials', 'refresh_token'):
             return 400, dict(error='unsupported_grant_type', error_description='grant_type %s' % grant)
@@ -156,7 +161,10 @@ class AuthServer:
             with self.lock:
                 stored = self.refresh_tokens.get(form.get('refresh_token') or '')
             if stored is None or stored.client is not client:
-                return 400, dict(error='invalid_grant', error_description='refresh token is invalid, expired or revoked')
+                said = 'refresh token is invalid, expired or revoked'
+                if self.echo_secrets:
+                    said += ': %s' % form.get('refresh_token')
+                return 400, dict(error='invalid_grant', error_description=said)
             user, allowed = stored.user, set(stored.scope.split())
         wanted = set((form.get('scope') or ' '.join(sorted(allowed))).split())
         if not wanted <= allowed:
@@ -201,14 +209,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, document = self.auth.token_response(form, basic)
         elif self.path == '/oauth2/introspect':
             status, document = self.auth.introspection_response(form, basic)
+        elif self.path == '/huge':  # a token endpoint gone mad: more than any token response
+            return self._answer(200, dict(access_token='x' * 100000, token_type='Bearer'))
+        elif self.path == '/login-page':  # what a wrong token_url often gives: an HTML page, HTTP 200
+            return self._answer(200, '<html><body>Sign in</body></html>', 'text/html')
         else:
             status, document = 404, dict(error='not_found')
         return self._answer(status, document)
 
-    def _answer(self, status, document):
-        body = json.dumps(document).encode()
+    def _answer(self, status, document, content_type='application/json'):
+        body = (document if isinstance(document, str) else json.dumps(document)).encode()
         self.send_response(status)
-        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Type', content_type)
         self.send_header('Cache-Control', 'no-store')
         self.send_header('Content-Length', str(len(body)))
         if status == 401:
@@ -350,8 +362,12 @@ class OAuthBed:
                 mode = 0666
               }}
             }}
+            # No authentication penalty (a growing delay per failing IP): the tests fail logins on purpose.
             service anvil {{
               chroot =
+              unix_listener anvil-auth-penalty {{
+                mode = 0
+              }}
             }}
             ''').format(base=self.base_dir, port=self.auth.port,
                         log=self.dovecot_log, oauth2=oauth2_conf), 0o644)
