@@ -87,9 +87,13 @@ def fetch_token(oauth2, timeout):
     if parts.scheme != 'https' or not parts.hostname:
         raise OAuth2Failure('oauth2.token_url must be an https:// URL, got %s' % _scrub(url, secrets)[:200], 'http',
                             'give the token endpoint as https://host/path: the client secret never goes over plain HTTP')
-    if parts.username or parts.password:
+    if parts.username or parts.password or '@' in parts.netloc:
         raise OAuth2Failure('oauth2.token_url must not hold credentials', 'http',
                             'put the client secret in oauth2.client_secret, not in the URL')
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise OAuth2Failure('oauth2.token_url has an invalid port', 'http', 'give the token endpoint as https://host[:port]/path')
     where = 'token endpoint %s' % parts.hostname
     form = dict(client_id=oauth2.get('client_id') or '', client_secret=oauth2.get('client_secret') or '')
     if oauth2.get('refresh_token'):
@@ -100,7 +104,7 @@ def fetch_token(oauth2, timeout):
         form['scope'] = oauth2['scope']
     body = urlencode(sorted(form.items()))
     path = (parts.path or '/') + ('?' + parts.query if parts.query else '')
-    status, payload = _post(parts.hostname, parts.port or 443, path, body, oauth2.get('ca_file'), deadline, where)
+    status, payload = _post(parts.hostname, port, path, body, oauth2.get('ca_file'), deadline, where)
     return _token_from(status, payload, oauth2, where, secrets)
 
 
