@@ -22,7 +22,6 @@ import os
 import secrets
 import shutil
 import signal
-import ssl
 import subprocess
 import tempfile
 import textwrap

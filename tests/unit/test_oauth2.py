@@ -95,8 +95,8 @@ def test_error_challenge_echoing_a_token_is_scrubbed():
 
 def test_token_response():
     token = answer(200, dict(access_token='eyJ0.tok', token_type='bearer', expires_in='3599', scope='s'))
-    assert (token['access_token'], token['token_type'], token['expires_in'], token['scope']) == ('eyJ0.tok', 'Bearer',
-                                                                                                   3599, 's')
+    assert (token['access_token'], token['token_type'], token['expires_in'], token['scope']) == (
+        'eyJ0.tok', 'Bearer', 3599, 's')
     assert token['expires_at'] > 3599 and token['refresh_token'] is None
 
 
@@ -116,8 +116,8 @@ REFUSALS = {
                                                                           'client_credentials grant')),
     'refresh token revoked': (400, dict(error='invalid_grant', error_description='Token has been expired or revoked.'),
                               True, ('grant', 'invalid_grant', 'oauth2.refresh_token')),
-    'grant type refused': (400, dict(error='unsupported_grant_type'), False, ('grant', 'unsupported_grant_type',
-                                                                            'client-credentials grant')),
+    'grant type refused': (400, dict(error='unsupported_grant_type'), False,
+                           ('grant', 'unsupported_grant_type', 'client-credentials grant')),
     'scope refused': (400, dict(error='invalid_scope'), False, ('scope', 'invalid_scope', 'outlook.office365.com')),
     'wrong path': (404, b'<html>Not Found</html>', False, ('http', 404, 'path of oauth2.token_url')),
     'server error': (503, b'', False, ('http', 503, 'try again later')),
