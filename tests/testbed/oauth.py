@@ -235,10 +235,11 @@ def _basic(header):
     if not header or not header.lower().startswith('basic '):
         return None
     try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(':')
+        decoded = base64.b64decode(header[6:]).decode()
     except ValueError:
         return None
-    return user, password
+    user, colon, password = decoded.partition(':')
+    return (user, password) if colon else None
 
 
 class DovecotPostfix(Postfix):
