@@ -5,6 +5,7 @@ mail landing in the Maildir; and every way it fails, classified, with no secret 
 smtplib is used directly here; the collection's SMTP client takes the token once the lead wires _oauth2 in.
 """
 import os
+import shutil
 import smtplib
 import socket
 import ssl
@@ -17,7 +18,8 @@ import trustme
 
 from ansible_collections.email_ops.smtp.plugins.module_utils import _oauth2
 from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import OAuth2Failure, fetch_token
-from tests.testbed.oauth import MAILBOX, OTHER_MAILBOX, oauth_bed  # noqa: F401  pylint: disable=unused-import
+from tests.testbed.oauth import MAILBOX, OTHER_MAILBOX, OAuthBed, oauth_bed  # noqa: F401  pylint: disable=unused-import
+from tests.testbed.postfix import _running, listening
 
 RECIPIENT = 'inbox@example.test'
 
@@ -311,3 +313,23 @@ def test_no_token_in_server_logs(oauth_bed):  # noqa: F811
     with open(oauth_bed.dovecot_log, errors='replace') as handle:
         assert_no_secret(handle.read(), oauth_bed)
     assert_no_secret(oauth_bed.postfix.log_tail(100000), oauth_bed)
+
+
+def test_bed_stops_everything_it_started(pki):
+    """A second bed, started and stopped here: Dovecot's and Postfix's masters gone, the HTTPS port closed.
+    Its Dovecot is its own instance (-c <bed>/dovecot/dovecot.conf), never the system one."""
+    bed = OAuthBed(pki)  # in /tmp: its daemons (postfix, nobody, dovecot) must traverse the path
+    try:
+        bed.start()
+        dovecot_pid, postfix_pid, port = bed._dovecot_pid(), bed.postfix._master_pid(), bed.auth.port
+        assert _running(dovecot_pid) and _running(postfix_pid)
+        with open('/proc/%d/cmdline' % dovecot_pid) as handle:
+            assert bed.dovecot_conf in handle.read().split('\0')
+    finally:
+        bed.stop()
+        shutil.rmtree(bed.dir, ignore_errors=True)
+    deadline = time.monotonic() + 10
+    while (_running(dovecot_pid) or _running(postfix_pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(dovecot_pid) and not _running(postfix_pid)
+    assert not listening('127.0.0.1', port)
