@@ -157,6 +157,15 @@ def test_token_endpoint_refusals_are_classified(oauth_bed, overrides, reason, co
     assert_no_secret(shown(failure), oauth_bed)
 
 
+def test_grant_the_client_may_not_use_is_client_rejected(oauth_bed):  # noqa: F811
+    client = oauth_bed.auth.add_client('no-refresh-' + uuid.uuid4().hex[:8], MAILBOX, grants=('client_credentials',))
+    refresh = oauth_bed.auth.refresh_token_for(client)
+    failure = fetch_failure(oauth_bed.auth.oauth2(client, refresh_token=refresh))
+    assert (failure.reason, failure.code) == ('client', 'unauthorized_client')
+    assert 'refresh_token grant' in failure.hint
+    assert_no_secret(shown(failure), oauth_bed)
+
+
 def test_server_echoing_secrets_is_scrubbed(oauth_bed):  # noqa: F811
     refresh = oauth_bed.auth.refresh_token_for(oauth_bed.client)
     oauth_bed.auth.echo_secrets = True
@@ -196,6 +205,17 @@ def test_endpoint_silent_is_unreachable_within_the_deadline(oauth_bed):  # noqa:
     assert (failure.category, failure.reason) == ('oauth', 'unreachable')
     assert 'did not answer within the timeout' in failure.msg
     assert took < 10
+
+
+def test_one_deadline_for_the_whole_exchange(oauth_bed):  # noqa: F811
+    """A server that answers, then drips its body a byte at a time: no single read times out, the deadline does."""
+    began = time.monotonic()
+    failure = fetch_failure(oauth_bed.auth.oauth2(oauth_bed.client, token_url=oauth_bed.auth.base_url + '/drip'),
+                            timeout=2)
+    took = time.monotonic() - began
+    assert (failure.category, failure.reason) == ('oauth', 'unreachable')
+    assert 'did not answer within the timeout' in failure.msg
+    assert 1.5 < took < 10
 
 
 def test_unknown_host_is_unreachable(oauth_bed):  # noqa: F811

@@ -224,6 +224,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, document = self.auth.introspection_response(form, basic)
         elif self.path == '/huge':  # a token endpoint gone mad: more than any token response
             return self._answer(200, dict(access_token='x' * 100000, token_type='Bearer'))
+        elif self.path == '/drip':  # a token endpoint that never stops talking: one byte every 0.2s, for 30s at most
+            return self._drip()
         elif self.path == '/login-page':  # what a wrong token_url often gives: an HTML page, HTTP 200
             return self._answer(200, '<html><body>Sign in</body></html>', 'text/html')
         else:
@@ -240,6 +242,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header('WWW-Authenticate', 'Basic realm="oauth"')
         self.end_headers()
         self.wfile.write(body)
+
+    def _drip(self):
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', '1000')
+        self.end_headers()
+        try:
+            for _count in range(150):
+                self.wfile.write(b' ')
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the client gave up, as it should
+        self.close_connection = True
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         pass  # quiet: the tests read self.auth.requests instead
