@@ -7,12 +7,14 @@ Later tests swap the hand-written files below for the ones smtp_config writes.
 """
 import collections
 import hashlib
+import os
 import re
 import ssl
 import time
 import uuid
 
 import pytest
+import trustme
 
 from tests.testbed import debroot
 from tests.testbed.debroot import debroots, relay_root  # noqa: F401  pylint: disable=unused-import
@@ -239,6 +241,14 @@ def wait_for(mailbox, root, recipient, token):
                                                                   diagnostics(root, mailbox)))
 
 
+def eventually(predicate, root, mailbox, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError('no %s within %ss\n%s' % (what, timeout, diagnostics(root, mailbox)))
+        time.sleep(0.1)
+
+
 def cron_mail(token):
     """What Debian's cron pipes to `sendmail -i -FCronDaemon -B8BITMIME -oem MAILTO` after a job prints."""
     return ('From: root (Cron Daemon)\nTo: %s\nSubject: Cron <root@relaybed> /usr/local/bin/nightly %s\n'
@@ -280,3 +290,115 @@ def test_relay_delivers_cron_and_root_mail(relay_root, mailbox, pki, relay, mode
         assert_tls_and_auth(mailbox, message, listener)
     assert cron[0].get_content().strip() == 'nightly job output'
     assert str(errors[0]['Subject']) == 'to root %s' % token
+
+
+# -- the relays refuse a server the configured CA does not vouch for (or do not: ssmtp) --------------
+
+# Where each relay says it refused the certificate: (file in the root, or None for the daemon's log, or
+# 'sendmail' for the sendmail call's own output), and the words it uses.
+REFUSAL = {
+    'postfix': ('/var/log/postfix.log', r'certificate verification failed|Server certificate not trusted'),
+    'nullmailer': (None, r'certificate is untrusted|certificate.*not trusted'),
+    'dma': (None, None),  # dma logs to syslog only: the proof is the message left in its spool
+    'exim4': ('/var/log/exim4/mainlog', r'certificate verif\w* failed|(?i:unknown issuer)|untrusted'),
+    'opensmtpd': (None, r'SSL certificate check failed'),
+    'msmtp-mta': ('sendmail', r'certificate|untrusted|not trusted'),
+}
+
+
+@pytest.mark.parametrize('relay', sorted(REFUSAL))
+def test_relay_refuses_a_server_its_ca_does_not_vouch_for(relay_root, mailbox, relay):
+    root = relay_root(relay)
+    other_ca = trustme.CA(organization_name='not the test bed CA')
+    root.write('/usr/local/share/other-ca.crt', other_ca.cert_pem.bytes().decode())
+    bed = Bed(port=mailbox.submission_port, implicit=False, user=mailbox.username, password=mailbox.password,
+              ca='/usr/local/share/other-ca.crt', fingerprint='00' * 32)
+    CONFIGURE[relay](root, bed)
+    token = uuid.uuid4().hex[:12]
+    sent = root.run(['/usr/sbin/sendmail', '-i', '-FCronDaemon', '-B8BITMIME', '-oem', CRON_TO],
+                    input=cron_mail(token), check=False)
+    where, words = REFUSAL[relay]
+    if where == 'sendmail':
+        assert sent.returncode != 0 and re.search(words, sent.stdout + sent.stderr), sent
+    elif relay == 'dma':
+        # dma delivers in a child of sendmail; once no dma process is left, the message must still be queued.
+        eventually(lambda: not root.processes('dma'), root, mailbox, 'end of the dma delivery attempt')
+        queued = root.run('ls /var/spool/dma', check=True).stdout.split()
+        assert any(name.startswith('M') for name in queued), queued
+    else:
+        def said():
+            if where is None:
+                return root.daemon_logs()
+            return root.read(where) if root.exists(where) else ''
+        eventually(lambda: re.search(words, said()), root, mailbox, '%s refusing the certificate' % relay)
+    assert not [m for m in mailbox.messages() if token in str(m['Subject'])], diagnostics(root, mailbox)
+
+
+def test_ssmtp_delivers_even_when_its_ca_does_not_vouch_for_the_server(relay_root, mailbox):
+    """ssmtp accepts TLS_CA_File but never verifies: the profile must warn (field guide pitfall 2)."""
+    root = relay_root('ssmtp')
+    other_ca = trustme.CA(organization_name='not the test bed CA')
+    root.write('/usr/local/share/other-ca.crt', other_ca.cert_pem.bytes().decode())
+    bed = Bed(port=mailbox.submission_port, implicit=False, user=mailbox.username, password=mailbox.password,
+              ca='/usr/local/share/other-ca.crt', fingerprint=None)
+    configure_ssmtp(root, bed)
+    token = uuid.uuid4().hex[:12]
+    root.run(['/usr/sbin/sendmail', '-i', '-FCronDaemon', '-B8BITMIME', '-oem', CRON_TO], input=cron_mail(token))
+    (message,) = wait_for(mailbox, root, CRON_TO, token)
+    assert_tls_and_auth(mailbox, message, 'submission')
+
+
+# -- the test bed itself -----------------------------------------------------------------------------
+
+
+def test_cache_key_follows_the_recipe(monkeypatch):
+    stamp = debroot.stamp_of(debroot.recipe('http://deb.debian.org/debian'))
+    assert stamp == debroot.stamp_of(debroot.recipe('http://deb.debian.org/debian'))
+    assert stamp != debroot.stamp_of(debroot.recipe('http://mirror.example.test/debian'))
+    monkeypatch.setitem(debroot.RELAYS, 'dma', ('dma', 'bsd-mailx', 'cron'))
+    assert stamp != debroot.stamp_of(debroot.recipe('http://deb.debian.org/debian'))
+
+
+def test_host_mirror_is_read_from_deb822_and_one_line_sources(tmp_path):
+    (tmp_path / 'a.sources').write_text('Types: deb\nURIs: http://security.example.test/debian-security\n'
+                                        'Suites: bookworm-security\n\nTypes: deb\nURIs: http://m.example.test/debian/\n'
+                                        'Suites: bookworm bookworm-updates\nComponents: main\n')
+    assert debroot.host_mirror([str(tmp_path)]) == 'http://m.example.test/debian'
+    listed = tmp_path / 'sources.list'
+    listed.write_text('# comment\ndeb [arch=amd64] http://one.example.test/debian bookworm main\n')
+    assert debroot.host_mirror([str(listed)]) == 'http://one.example.test/debian'
+    assert debroot.host_mirror([str(tmp_path / 'missing')]) == debroot.DEFAULT_MIRROR
+
+
+def test_cached_roots_are_reused_and_described(debroots):
+    began = time.monotonic()
+    assert debroots.ensure() < 5
+    assert time.monotonic() - began < 5
+    info = debroots.info()
+    assert sorted(info) == sorted(['base'] + list(debroot.RELAYS)), info
+    assert all(facts['bytes'] > 0 and facts['seconds'] > 0 for facts in info.values()), info
+
+
+def mounted_in_host(path):
+    with open('/proc/self/mountinfo') as handle:
+        return [line for line in handle if ' %s ' % path in line or ' %s/' % path in line]
+
+
+def test_a_root_changes_nothing_outside_and_leaves_nothing_behind(debroots, pki):
+    root = debroot.RelayRoot(debroots, 'postfix')
+    try:
+        root.write('/etc/marker', 'only in this root\n')
+        ca = root.install_ca(pki.ca_file, system_store=True)
+        with open(pki.ca_file) as handle:
+            assert handle.read().strip() in root.read('/etc/ssl/certs/ca-certificates.crt')
+        root.start(['sleep', '600'], 'sleeper', ready=lambda: bool(root.processes('sleep')))
+        assert root.run(['cat', '/proc/self/mounts']).stdout.count(' /proc ') == 1
+        assert root.exists(ca) and root.exists('/usr/sbin/postfix')
+        assert not mounted_in_host(root.dir), 'the root is mounted in the host mount table'
+        assert not os.path.exists(os.path.join(debroots.layer('postfix'), 'etc', 'marker'))
+        assert not os.listdir(root.dir), 'the host sees the mount point empty'
+        namespace = root.ns
+    finally:
+        root.close()
+    assert not namespace.pids() and namespace.holder.poll() is not None
+    assert not os.path.exists(root.tmp)

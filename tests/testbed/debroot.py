@@ -438,13 +438,22 @@ class RelayRoot:
             time.sleep(0.05)
         return proc
 
-    def opened_by(self, command, path):
-        """True when a process named `command` in the root holds `path` (a path inside the root) open."""
+    def processes(self, command):
+        """PIDs of the processes named `command` running in the root."""
+        found = []
         for pid in self.ns.pids():
             try:
                 with open('/proc/%d/comm' % pid) as handle:
-                    if handle.read().strip() != command[:15]:
-                        continue
+                    if handle.read().strip() == command[:15]:
+                        found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    def opened_by(self, command, path):
+        """True when a process named `command` in the root holds `path` (a path inside the root) open."""
+        for pid in self.processes(command):
+            try:
                 for fd in os.listdir('/proc/%d/fd' % pid):
                     if os.readlink('/proc/%d/fd/%s' % (pid, fd)).endswith(path):
                         return True
