@@ -19,6 +19,7 @@ directory (so a test never changes the cache), plus /proc and /dev, inside a pri
 bed on 127.0.0.1. Nothing is mounted in the host's mount table, even if the test run dies. At teardown
 every process in the namespace is stopped (bounded waits) and the upper directory removed.
 """
+import collections
 import concurrent.futures
 import contextlib
 import fcntl
@@ -176,8 +177,8 @@ class Namespace:
             raise DebrootError('%s: %s did not finish within %ss\n%s%s' % (
                 self.dir, ' '.join(argv), timeout, exc.stdout or '', exc.stderr or '')) from None
         if check and proc.returncode != 0:
-            raise DebrootError('%s: %s failed (rc=%s)\n%s%s' % (self.dir, ' '.join(argv), proc.returncode,
-                                                                  proc.stdout, proc.stderr))
+            raise DebrootError('%s: %s failed (rc=%s)\n%s%s' % (
+                self.dir, ' '.join(argv), proc.returncode, proc.stdout, proc.stderr))
         return proc
 
     def popen(self, argv, log_path, user=None):
@@ -217,10 +218,10 @@ class Namespace:
 
     def _close_holder(self):
         try:
-            _, err = self.holder.communicate(timeout=10)
+            err = self.holder.communicate(timeout=10)[1]
         except subprocess.TimeoutExpired:
             self.holder.kill()
-            _, err = self.holder.communicate(timeout=10)
+            err = self.holder.communicate(timeout=10)[1]
         return err.decode(errors='replace').strip()
 
     def close(self):
@@ -370,6 +371,9 @@ def _write(root, path, text, mode=0o644):
     return target
 
 
+Daemon = collections.namedtuple('Daemon', 'name proc log')
+
+
 class RelayRoot:
     """One relay's root for one test: a writable overlay over the cached layer and base."""
 
@@ -426,15 +430,15 @@ class RelayRoot:
         """Start a foreground daemon in the root (stopped at teardown); wait until `ready()` is true."""
         log_path = os.path.join(self.log_dir, name + '.log')
         proc = self.ns.popen(argv, log_path, user=user)
-        self.daemons.append((name, proc, log_path))
+        self.daemons.append(Daemon(name, proc, log_path))
         deadline = time.monotonic() + timeout
         while ready is not None and not ready():
             if proc.poll() is not None:
-                raise DebrootError('%s exited (rc=%s) in %s:\n%s' % (name, proc.returncode, self.relay,
-                                                                      _tail(log_path)))
+                raise DebrootError('%s exited (rc=%s) in %s:\n%s' % (
+                    name, proc.returncode, self.relay, _tail(log_path)))
             if time.monotonic() > deadline:
-                raise DebrootError('%s not ready within %ss in %s:\n%s' % (name, timeout, self.relay,
-                                                                            _tail(log_path)))
+                raise DebrootError('%s not ready within %ss in %s:\n%s' % (
+                    name, timeout, self.relay, _tail(log_path)))
             time.sleep(0.05)
         return proc
 
@@ -469,21 +473,21 @@ class RelayRoot:
             time.sleep(0.05)
 
     def daemon_logs(self):
-        return '\n'.join('--- %s ---\n%s' % (name, _tail(path)) for name, _, path in self.daemons)
+        return '\n'.join('--- %s ---\n%s' % (daemon.name, _tail(daemon.log)) for daemon in self.daemons)
 
     def close(self):
         try:
-            for _, proc, _ in self.daemons:
-                if proc.poll() is None:
+            for daemon in self.daemons:
+                if daemon.proc.poll() is None:
                     with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGTERM)
-            for _, proc, _ in self.daemons:
+                        os.killpg(daemon.proc.pid, signal.SIGTERM)
+            for daemon in self.daemons:
                 try:
-                    proc.wait(timeout=5)
+                    daemon.proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
+                        os.killpg(daemon.proc.pid, signal.SIGKILL)
+                    daemon.proc.wait(timeout=5)
             self.ns.close()  # every other process in the namespace (forked daemons, deliveries)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
