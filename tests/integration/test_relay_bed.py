@@ -402,3 +402,17 @@ def test_a_root_changes_nothing_outside_and_leaves_nothing_behind(debroots, pki)
         root.close()
     assert not namespace.pids() and namespace.holder.poll() is not None
     assert not os.path.exists(root.tmp)
+
+
+def test_a_root_whose_test_run_died_stops_by_itself(debroots):
+    """The holder of the mount namespace stops what runs in it when its stdin closes (the test process
+    died): no daemon and no mount outlives the run."""
+    root = debroot.RelayRoot(debroots, 'ssmtp')
+    try:
+        root.start(['sleep', '600'], 'sleeper', ready=lambda: bool(root.processes('sleep')))
+        namespace = root.ns
+        namespace.holder.stdin.close()  # what the kernel does when the test process dies
+        namespace.holder.wait(timeout=15)
+        assert not namespace.pids()
+    finally:
+        root.close()

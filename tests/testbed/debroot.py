@@ -66,7 +66,8 @@ BUILD_WORKERS = 3
 CA_PATH = '/usr/local/share/ca-certificates/email_ops-test-ca.crt'  # where RelayRoot.install_ca puts the CA
 
 # Mounts the root in a private mount namespace, says "ready", then holds the namespace until its stdin
-# closes (the test process ends or tears down); the mounts vanish with the namespace's last process.
+# closes (the test process tears down, or dies), stops whatever still runs in the namespace, and exits:
+# the mounts vanish with the namespace's last process.
 HOLDER = r'''
 set -e
 if [ -n "$DEBROOT_LOWER" ]; then
@@ -75,7 +76,18 @@ fi
 mount -t proc proc "$DEBROOT_DIR/proc"
 mount --bind /dev "$DEBROOT_DIR/dev"
 echo ready
-exec cat >/dev/null
+cat >/dev/null || true
+# stdin closed: normally every process is already gone; if the test run died, stop what it left.
+me=$(readlink /proc/$$/ns/mnt)
+for sig in TERM KILL; do
+  hit=
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" != "$$" ] && [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$me" ] && kill -"$sig" "$pid" 2>/dev/null && hit=1
+  done
+  [ -z "$hit" ] && break
+  sleep 2
+done
 '''
 
 
@@ -190,16 +202,20 @@ class Namespace:
             log.close()
 
     def pids(self):
-        """Every process in this mount namespace except the holder."""
+        """Every live process in this mount namespace except the holder and its own children."""
         found = []
         for entry in os.listdir('/proc'):
             if not entry.isdigit() or int(entry) == self.holder.pid:
                 continue
             try:
-                if os.readlink('/proc/%s/ns/mnt' % entry) == self.mnt_ns:
-                    found.append(int(entry))
+                if os.readlink('/proc/%s/ns/mnt' % entry) != self.mnt_ns:
+                    continue
+                with open('/proc/%s/stat' % entry) as handle:
+                    fields = handle.read().rsplit(')', 1)[1].split()
             except OSError:
                 continue
+            if fields[0] != 'Z' and int(fields[1]) != self.holder.pid:
+                found.append(int(entry))
         return found
 
     def kill_all(self, grace=5):
@@ -217,11 +233,16 @@ class Namespace:
             raise DebrootError('processes %s in %s survived SIGKILL' % (left, self.dir))
 
     def _close_holder(self):
+        if not self.holder.stdin.closed:
+            self.holder.stdin.close()
         try:
-            err = self.holder.communicate(timeout=10)[1]
+            self.holder.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.holder.kill()
-            err = self.holder.communicate(timeout=10)[1]
+            self.holder.wait(timeout=10)
+        err = self.holder.stderr.read()
+        for pipe in (self.holder.stdout, self.holder.stderr):
+            pipe.close()
         return err.decode(errors='replace').strip()
 
     def close(self):
@@ -270,6 +291,11 @@ class DebRoots:
         began = time.monotonic()
         if self._done(self.base) and all(self._done(self.layer(r)) for r in relays):
             return time.monotonic() - began
+        missing = [cmd for cmd in ('debootstrap', 'unshare', 'nsenter', 'chroot') if not shutil.which(cmd)]
+        if missing or os.geteuid() != 0:
+            raise DebrootError('building the relay roots in %s needs root and %s (run scripts/bootstrap.sh); '
+                               'missing: %s, uid %d' % (self.dir, ', '.join(('debootstrap', 'unshare', 'nsenter')),
+                                                        ', '.join(missing) or 'nothing', os.geteuid()))
         os.makedirs(self.logs, exist_ok=True)
         with open(os.path.join(self.dir, 'recipe.json'), 'w') as handle:
             json.dump(self.spec, handle, indent=1, sort_keys=True)
