@@ -384,8 +384,10 @@ class DebRoots:
 
 
 def hosts_file():
-    """/etc/hosts for a root: loopback names, and this machine's name (the root shares its UTS namespace)."""
-    return '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' % socket.gethostname()
+    """/etc/hosts for a root: loopback names, and this machine's name (the root shares its UTS namespace).
+    `localhost` is IPv4 only: the Postfix test bed listens on 127.0.0.1, and relays that try ::1 first
+    lose time on the refusal (OpenSMTPD then disables that route for 15 s)."""
+    return '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tip6-localhost ip6-loopback\n' % socket.gethostname()
 
 
 def _write(root, path, text, mode=0o644):
