@@ -42,8 +42,8 @@ options:
     type: path
   paths:
     description:
-      - The files of an app with several files, by the file ids of its profile, for example
-        C({main: /etc/postfix/main.cf, sasl_passwd: /etc/postfix/sasl_passwd}). Files not named keep the profile's default path.
+      - "The files of an app with several files, by the file ids of its profile, for example
+        C({main: /etc/postfix/main.cf, sasl_passwd: /etc/postfix/sasl_passwd}). Files not named keep the profile's default path."
     type: dict
   app:
     description:
@@ -62,7 +62,7 @@ options:
     type: str
   plan:
     description:
-      - Set by the action plugin, never by you. The app profile rendered on the controller for these settings:
+      - Set by the action plugin, never by you. The app profile rendered on the controller for these settings,
         each file with its path, format, key, entries and commands.
     type: dict
   format:

@@ -152,8 +152,8 @@ def test_bad_profile_is_one_clear_error(ansible, tmp_path):
 
 
 def test_missing_default_folder_is_a_clear_error(ansible, tmp_path):
-    run, result = apply(ansible, '--check', app='postfix', paths={'main': str(tmp_path / 'nope' / 'main.cf'),
-                                                                   'sasl_passwd': str(tmp_path / 's'), 'virtual': str(tmp_path / 'v')})
+    paths = {'main': str(tmp_path / 'nope' / 'main.cf'), 'sasl_passwd': str(tmp_path / 's'), 'virtual': str(tmp_path / 'v')}
+    run, result = apply(ansible, '--check', app='postfix', paths=paths)
     assert run.rc != 0 and 'postfix file main' in result['msg'] and 'does not exist: create it first' in result['msg'], run
 
 
