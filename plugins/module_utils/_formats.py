@@ -649,4 +649,5 @@ class _Whole(object):
 
 _CLASSES.update({'assign': _Assign, 'equals': _Equals, 'map': _Map, 'aliases': _Aliases, 'colon': _Colon,
                  'shellvars': _ShellVars, 'whole': _Whole})
-FORMATS = FORMATS + ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole')
+# The relays' formats, used by app profiles (FORMATS above lists those `format` picks for generic).
+APP_FORMATS = ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole')

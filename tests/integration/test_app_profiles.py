@@ -100,7 +100,7 @@ def test_failed_postfix_check_restores_every_file(ansible, tmp_path):
     run, result = apply(ansible, app='postfix', paths=paths_of(conf))
     assert run.rc != 0 and 'postfix check failed' in result['msg'] and 'restored' in result['msg'], run
     assert snapshot(conf).keys() >= before.keys()
-    for name, (content, _) in before.items():
+    for name, (content, _mtime) in before.items():
         assert (conf / name).read_bytes() == content
     assert not (conf / 'sasl_passwd').exists(), 'a file this run created is removed again'
 

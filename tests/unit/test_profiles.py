@@ -71,7 +71,7 @@ def test_broken_profile_is_one_clear_error_with_its_path(tmp_path):
 
 
 def test_generic_keeps_native_types_and_todays_keys():
-    plan, _ = render_plan('generic', get_profile('generic'), settings(), path='/srv/app.json')
+    plan, _plan = render_plan('generic', get_profile('generic'), settings(), path='/srv/app.json')
     entries = plan['files'][0]['entries']
     assert entries['port'] == 587 and entries['validate_certs'] is True and entries['security'] == 'starttls'
     assert plan['files'][0]['secrets'] == ['password'] and plan['files'][0]['mode'] == '0600'
@@ -83,7 +83,7 @@ def test_generic_needs_a_path():
 
 
 def test_msmtp_renders_as_before():
-    texts, _, _ = render('msmtp', settings(security='ssl', auth_method='login'))
+    texts, _plan, _warnings = render('msmtp', settings(security='ssl', auth_method='login'))
     assert texts['main'] == ('\naccount default\nhost smtp.example.com\nport 587\ntls on\ntls_starttls off\n'
                              'tls_certcheck on\nauth login\nuser relay@example.com\npassword S3cret-pass\n'
                              'from alerts@example.com\ntimeout 30\n').lstrip('\n')
@@ -118,9 +118,9 @@ def test_postfix_golden_files_and_other_keys_survive():
 
 
 def test_postfix_implicit_tls_paths_and_no_auth():
-    texts, plan, _ = render('postfix', settings(security='ssl', port=465, username=None, password=None, validate_certs=False,
-                                                error_recipients=None),
-                            paths={'main': '/tmp/pf/main.cf', 'sasl_passwd': '/tmp/pf/sasl', 'virtual': '/tmp/pf/virtual'})
+    given = settings(security='ssl', port=465, username=None, password=None, validate_certs=False, error_recipients=None)
+    paths = {'main': '/tmp/pf/main.cf', 'sasl_passwd': '/tmp/pf/sasl', 'virtual': '/tmp/pf/virtual'}
+    texts, plan, _warnings = render('postfix', given, paths=paths)
     assert 'relayhost = [smtp.example.com]:465\nsmtp_tls_security_level = encrypt\nsmtp_tls_wrappermode = yes\n' in texts['main']
     assert 'smtp_sasl_auth_enable = no\n' in texts['main'] and 'sasl_password_maps' not in texts['main']
     assert 'virtual_alias_maps' not in texts['main'] and texts['sasl_passwd'] == '' and texts['virtual'] == ''
@@ -128,25 +128,25 @@ def test_postfix_implicit_tls_paths_and_no_auth():
 
 
 def test_nullmailer_golden_files_and_refusals():
-    texts, _, warnings = render('nullmailer', settings(password='p"a\'s\\s#w;o:r%d$', ca_file='/ca.pem'))
+    texts, _plan, warnings = render('nullmailer', settings(password='p"a\'s\\s#w;o:r%d$', ca_file='/ca.pem'))
     assert texts['remotes'] == ('smtp.example.com smtp --port=587 --starttls --x509cafile=/ca.pem '
                                 '--user=relay@example.com --pass=p"a\'s\\s#w;o:r%d$\n')
     assert texts['adminaddr'] == 'ops@example.com\n' and texts['allmailfrom'] == 'alerts@example.com\n'
     assert texts['defaultdomain'] == 'example.com\n' and 'envelope sender' in warnings[0]
-    implicit, _, _ = render('nullmailer', settings(security='ssl', port=465, validate_certs=False, auth_method='login'))
+    implicit, _plan, _warnings = render('nullmailer', settings(security='ssl', port=465, validate_certs=False, auth_method='login'))
     assert implicit['remotes'].startswith('smtp.example.com smtp --port=465 --ssl --insecure --auth-login --user=')
     with pytest.raises(ProfileProblem, match='app nullmailer cannot express.*cannot contain a space'):
         render('nullmailer', settings(password=NASTY))
 
 
 def test_dma_golden_files_warning_and_ca_refused():
-    texts, _, warnings = render('dma', settings(password=NASTY), old={'conf': '# dma\nSPOOLDIR /var/spool/dma\n'})
+    texts, _plan, warnings = render('dma', settings(password=NASTY), old={'conf': '# dma\nSPOOLDIR /var/spool/dma\n'})
     assert texts['conf'] == ('# dma\nSPOOLDIR /var/spool/dma\nSMARTHOST smtp.example.com\nPORT 587\n'
                              'AUTHPATH /etc/dma/auth.conf\nSECURETRANSFER\nSTARTTLS\nMASQUERADE alerts@example.com\n')
     assert texts['auth'] == 'relay@example.com|smtp.example.com:%s\n' % NASTY
     assert texts['aliases'] == 'root: ops@example.com\n'
     assert 'does not verify' in warnings[0]
-    implicit, _, _ = render('dma', settings(security='ssl'), old={'conf': 'STARTTLS\n'})
+    implicit, _plan, _warnings = render('dma', settings(security='ssl'), old={'conf': 'STARTTLS\n'})
     assert 'SECURETRANSFER\n' in implicit['conf'] and 'STARTTLS' not in implicit['conf']
     with pytest.raises(ProfileProblem, match='app dma cannot express.*ca_file'):
         render('dma', settings(ca_file='/ca.pem'))
@@ -154,7 +154,7 @@ def test_dma_golden_files_warning_and_ca_refused():
 
 def test_exim4_golden_files():
     old = {'conf': "dc_eximconfig_configtype='local'\ndc_other_hostnames='h.example.com'\ndc_smarthost=''\n"}
-    texts, plan, _ = render('exim4', settings(password=NASTY, security='ssl', port=465), old=old)
+    texts, plan, _warnings = render('exim4', settings(password=NASTY, security='ssl', port=465), old=old)
     assert texts['conf'] == ("dc_eximconfig_configtype='smarthost'\ndc_other_hostnames='h.example.com'\n"
                              "dc_smarthost='smtp.example.com::465'\ndc_hide_mailname='true'\ndc_readhost='example.com'\n")
     assert texts['passwd'] == 'smtp.example.com:relay@example.com:%s\n' % NASTY
@@ -166,7 +166,7 @@ def test_exim4_golden_files():
 
 
 def test_opensmtpd_golden_files():
-    texts, plan, _ = render('opensmtpd', settings(password=NASTY, ca_file='/ca.pem'))
+    texts, plan, _warnings = render('opensmtpd', settings(password=NASTY, ca_file='/ca.pem'))
     assert texts['conf'] == (
         '# Managed by email_ops.smtp (app opensmtpd): local mail is relayed through smtp.example.com.\n'
         'table aliases file:/etc/aliases\n'
@@ -179,12 +179,12 @@ def test_opensmtpd_golden_files():
         'match from local for any action "relay"\n')
     assert texts['secrets'] == 'relay relay@example.com:%s\n' % NASTY
     assert plan['checks'] == ['smtpd -n -f /etc/smtpd.conf']
-    implicit, _, _ = render('opensmtpd', settings(security='ssl', port=465, validate_certs=False))
+    implicit, _plan, _warnings = render('opensmtpd', settings(security='ssl', port=465, validate_certs=False))
     assert 'relay host smtps://relay@smtp.example.com:465 auth <secrets> tls no-verify mail-from' in implicit['conf']
 
 
 def test_ssmtp_golden_files_warning_and_refusal():
-    texts, _, warnings = render('ssmtp', settings(password='p"a\'s\\s;o:r%d$'))
+    texts, _plan, warnings = render('ssmtp', settings(password='p"a\'s\\s;o:r%d$'))
     assert texts['main'] == ('root=ops@example.com\nmailhub=smtp.example.com:587\nrewriteDomain=example.com\nUseTLS=YES\n'
                              'UseSTARTTLS=YES\nAuthUser=relay@example.com\nAuthPass=p"a\'s\\s;o:r%d$\nAuthMethod=LOGIN\n'
                              'FromLineOverride=NO\n')
@@ -195,7 +195,7 @@ def test_ssmtp_golden_files_warning_and_refusal():
 
 
 def test_msmtp_mta_adds_the_aliases_file():
-    texts, _, _ = render('msmtp-mta', settings(password=NASTY))
+    texts, _plan, _warnings = render('msmtp-mta', settings(password=NASTY))
     assert 'aliases /etc/aliases\n' in texts['main'] and 'set_from_header on\n' in texts['main']
     assert 'password "%s"\n' % NASTY in texts['main']
     assert texts['aliases'] == 'root: ops@example.com\ndefault: ops@example.com\n'
@@ -225,5 +225,5 @@ def test_templates_run_in_a_sandbox(tmp_path):
 @pytest.mark.parametrize('app', sorted(PROFILE_FILES))
 def test_plan_travels_as_json(app):
     """The plan goes to the host as JSON: it must survive the trip unchanged."""
-    plan, _ = render_plan(app, get_profile(app), settings(), path='/tmp/x.json' if app in ('generic',) else None)
+    plan, _plan = render_plan(app, get_profile(app), settings(), path='/tmp/x.json' if app in ('generic',) else None)
     assert json.loads(json.dumps(plan)) == plan
