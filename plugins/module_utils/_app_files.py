@@ -77,6 +77,7 @@ class AppFiles(object):
         if first.get('backup_file'):
             result['backup_file'] = first['backup_file']
         result['files'] = results
+        result['service'] = self.plan.get('service') or {'action': 'none'}
         if verification is not None:
             result['verification'] = verification
         if self.module._diff:

@@ -179,6 +179,13 @@ files:
   returned: always
   type: dict
   sample: {main: {path: /etc/postfix/main.cf, changed: true, created: false, format: assign, secret_changed: false}}
+service:
+  description:
+    - How the app takes the change, from its profile; the configure role's default for O(app).
+    - C(action) is one of V(reload), V(restart), V(command) (with C(command)) or V(none) (the app reads its files on every use).
+  returned: always
+  type: dict
+  sample: {name: postfix, action: reload}
 path:
   description: The config file (the app's main file).
   returned: always

@@ -232,8 +232,7 @@ def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
                 spec[attribute] = overrides[attribute]
         plan_files.append(spec)
     checks = [_render(command, context, 'app %s check' % app) for command in profile.get('check') or []]
-    return dict(app=app, files=plan_files, checks=checks), warnings
-
-
-def service_of(profile):
-    return profile.get('service') or {'action': 'none'}
+    service = dict(profile.get('service') or {'action': 'none'})
+    if service.get('command'):
+        service['command'] = _render(service['command'], context, 'app %s service command' % app)
+    return dict(app=app, files=plan_files, checks=checks, service=service), warnings
