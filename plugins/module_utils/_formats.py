@@ -492,11 +492,42 @@ _CLASSES = {'json': _Json, 'yaml': _Yaml, 'ini': _Ini, 'env': _Env, 'msmtp': _Ms
 
 class _Pairs(_LineFormat):
     """One `name<sep>value` entry per line, no sections (postfix main.cf, lookup tables, dma.conf,
-    aliases). `key` is not used: the whole file is the block. Continuation lines (starting with
-    white space) are left as they are. A value is written verbatim: the profile refuses what the
-    app cannot carry."""
+    aliases). `key` is not used: the whole file is the block. A line starting with white space
+    continues the entry above (postfix, aliases(5)): read joined with one space, and written back
+    as one line. A value is written verbatim: the profile refuses what the app cannot carry."""
     _ENTRY = None
     sep = ' '
+    continuation = True
+
+    def _continuations(self, lines):
+        """{entry line index: [indexes of the lines that continue it]}."""
+        found, current = {}, None
+        for index, line in enumerate(lines):
+            body = _strip_eol(line)[0]
+            if self.continuation and current is not None and body[:1] in (' ', '\t') and body.strip() \
+                    and not self._is_comment(body):
+                found.setdefault(current, []).append(index)
+            elif body.strip() and not self._is_comment(body):
+                current = index if self._ENTRY.match(body) else None
+        return found
+
+    def read_block(self, text, key):
+        block = super(_Pairs, self).read_block(text, key)
+        lines = _split(text)
+        for index, more in self._continuations(lines).items():
+            match = self._ENTRY.match(_strip_eol(lines[index])[0])
+            name = match.group('name')
+            if block is not None and name in block:
+                joined = [self._value(match, index + 1)] + [_strip_eol(lines[i])[0].strip() for i in more]
+                block[name] = ' '.join(part for part in joined if part)
+        return block
+
+    def write_block(self, text, key, block):
+        lines = _split(text)
+        drop = set(i for more in self._continuations(lines).values() for i in more)
+        if drop:
+            text = ''.join(line for index, line in enumerate(lines) if index not in drop)
+        return super(_Pairs, self).write_block(text, key, block)
 
     def _scan(self, lines, key):
         entries = []
@@ -600,6 +631,7 @@ class _Colon(_Pairs):
 class _ShellVars(_Pairs):
     """`name='value'` as sourced by sh (Debian's update-exim4.conf.conf)."""
     name = 'shellvars'
+    continuation = False
     _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<sep>=)(?P<value>.*)$')
 
     def _value(self, match, lineno):

@@ -9,9 +9,9 @@ NASTY = 'p"a\'s\\s#w;o:r%d$ x'
 
 SAMPLES = {
     'assign': ('# main.cf\nmyhostname = h.example.com\nsmtpd_banner = $myhostname ESMTP\n    $mail_name\nrelayhost=\n',
-               {'myhostname': 'h.example.com', 'smtpd_banner': '$myhostname ESMTP',
+               {'myhostname': 'h.example.com', 'smtpd_banner': '$myhostname ESMTP $mail_name',
                 'relayhost': '[smtp.example.com]:587', 'smtp_tls_CAfile': '/ca.pem'},
-               '# main.cf\nmyhostname = h.example.com\nsmtpd_banner = $myhostname ESMTP\n    $mail_name\n'
+               '# main.cf\nmyhostname = h.example.com\nsmtpd_banner = $myhostname ESMTP $mail_name\n'
                'relayhost=[smtp.example.com]:587\nsmtp_tls_CAfile = /ca.pem\n'),
     'equals': ('# ssmtp\nroot=postmaster\nmailhub=mail\n',
                {'mailhub': 'smtp.example.com:587', 'AuthPass': 'x;y:z%$'},
@@ -80,3 +80,13 @@ def test_whole_file():
 def test_app_formats_are_registered():
     assert [get_format(name).name for name in APP_FORMATS] == list(APP_FORMATS)
     assert not any(get_format(name).supports_lists for name in APP_FORMATS)
+
+
+def test_continued_entry_reads_joined_and_is_rewritten_whole():
+    fmt = get_format('assign')
+    old = 'relayhost =\n    [old.example.com]:25\nmydestination = a,\n  b\n'
+    assert fmt.read_block(old, '') == {'relayhost': '[old.example.com]:25', 'mydestination': 'a, b'}
+    text = fmt.write_block(old, '', {'relayhost': '[new.example.com]:587', 'mydestination': 'a, b'})
+    assert text == 'relayhost = [new.example.com]:587\nmydestination = a, b\n'
+    aliases = get_format('aliases')
+    assert aliases.read_block('root: a@example.com,\n  b@example.com\n', '') == {'root': 'a@example.com, b@example.com'}
