@@ -157,6 +157,13 @@ def test_missing_default_folder_is_a_clear_error(ansible, tmp_path):
     assert run.rc != 0 and 'postfix file main' in result['msg'] and 'does not exist: create it first' in result['msg'], run
 
 
+def test_missing_folder_of_a_default_path_is_a_clear_error(ansible):
+    assert not os.path.exists('/etc/dma'), 'this test needs a host without dma'
+    run, result = apply(ansible, '--check', app='dma')
+    assert run.rc != 0 and 'dma file conf (/etc/dma/dma.conf)' in result['msg'], run
+    assert 'the folder /etc/dma does not exist: create it first' in result['msg'], run
+
+
 def test_app_that_cannot_express_a_setting_fails_naming_app_and_setting(ansible, tmp_path):
     run, result = apply(ansible, '--check', app='ssmtp',
                         paths={'main': str(tmp_path / 'ssmtp.conf'), 'revaliases': str(tmp_path / 'revaliases')})

@@ -107,6 +107,7 @@ def test_postfix_golden_files_and_other_keys_survive():
         'smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n'
         'smtp_sasl_security_options = noanonymous\n'
         'smtp_sasl_tls_security_options = noanonymous\n'
+        'smtp_host_lookup = dns, native\n'
         'sender_canonical_maps = static:alerts@example.com\n'
         'virtual_alias_maps = hash:/etc/postfix/virtual\n')
     assert texts['sasl_passwd'] == '[smtp.example.com]:587 relay@example.com:%s\n' % NASTY
