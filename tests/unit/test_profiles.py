@@ -228,3 +228,15 @@ def test_plan_travels_as_json(app):
     """The plan goes to the host as JSON: it must survive the trip unchanged."""
     plan, _plan = render_plan(app, get_profile(app), settings(), path='/tmp/x.json' if app in ('generic',) else None)
     assert json.loads(json.dumps(plan)) == plan
+
+
+def test_profile_schema_is_a_valid_2020_12_schema():
+    from jsonschema import Draft202012Validator  # pylint: disable=import-outside-toplevel
+    from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import SCHEMA_PATH  # pylint: disable=import-outside-toplevel
+    with open(SCHEMA_PATH) as handle:
+        Draft202012Validator.check_schema(json.load(handle))
+
+
+def test_the_plan_carries_the_service_the_role_uses():
+    assert render_plan('postfix', get_profile('postfix'), settings())[0]['service'] == {'name': 'postfix', 'action': 'reload'}
+    assert render_plan('generic', get_profile('generic'), settings(), path='/x.json')[0]['service'] == {'action': 'none'}
