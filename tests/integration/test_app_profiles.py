@@ -179,3 +179,19 @@ def test_warning_for_an_app_that_cannot_verify(ansible, tmp_path):
     assert run.rc == 0, run
     assert any('dma does not verify' in warning for warning in result.get('warnings', [])), result
     assert (conf / 'auth.conf').read_text() == 'relay@example.test|localhost:%s\n' % PASSWORD
+
+
+def test_msmtp_mta_files_are_read_by_real_msmtp(ansible, tmp_path):
+    paths = {'main': str(tmp_path / 'msmtprc'), 'aliases': str(tmp_path / 'aliases')}
+    (tmp_path / 'aliases').write_text('postmaster: root\n')
+    run, result = apply(ansible, app='msmtp-mta', paths=paths)
+    assert run.rc == 0 and result['changed'] and result['service'] == {'action': 'none'}, run
+    assert (tmp_path / 'aliases').read_text() == 'postmaster: root\nroot: ops@example.test\ndefault: ops@example.test\n'
+    pretend = subprocess.run(['msmtp', '-C', paths['main'], '--pretend', 'root'], capture_output=True, text=True,
+                             input='Subject: x\n\nbody\n', check=False)
+    assert pretend.returncode == 0, pretend.stderr
+    for line in ('host = localhost', 'port = 2587', 'tls_starttls = on', 'from = relay@example.test',
+                 'set_from_header = on', 'aliases = %s' % paths['aliases'], 'password = *'):
+        assert line in pretend.stdout, pretend.stdout
+    run, result = apply(ansible, app='msmtp-mta', paths=paths)
+    assert run.rc == 0 and result['changed'] is False, run
