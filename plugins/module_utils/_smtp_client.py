@@ -55,6 +55,7 @@ MAX_LINE_BYTES = 4096
 MAX_REPLY_LINES = 100
 MAX_SESSION_BYTES = 1024 * 1024
 MAX_AUTH_CHALLENGES = 5
+MAX_TEXT_CHARS = 2000  # of a server's text kept in a fact or a message
 LIMITS = dict(line='%d bytes in one reply line' % MAX_LINE_BYTES, lines='%d lines in one reply' % MAX_REPLY_LINES,
               session='%d bytes in one session' % MAX_SESSION_BYTES,
               challenges='%d AUTH challenges in one login' % MAX_AUTH_CHALLENGES)
@@ -524,7 +525,7 @@ class _Session(object):
             self.wire.close()
 
     def _text(self, reply):
-        return _scrub(_decode(reply), self.secrets)
+        return _clip(_scrub(_decode(reply), self.secrets))
 
 
 def require_tls12(context):
@@ -704,13 +705,15 @@ def classify(error, step, settings, recipient=None, sent=()):
     if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, OSError):
         error = error.__context__  # smtplib reports a time-out or reset while reading a reply as a disconnect
     code = None
+    secrets = _secret_forms(settings, extra=sent)
     if isinstance(error, smtplib.SMTPResponseException) and error.smtp_code > 0:
         code = error.smtp_code
-        category, msg, hint = _classify_reply(code, _one_line(error.smtp_error), step, settings, where, recipient)
+        reply = _clip(_one_line(_scrub(_decode(error.smtp_error), secrets)))
+        category, msg, hint = _classify_reply(code, reply, step, settings, where, recipient)
     else:
         category, msg, hint = _classify_exception(error, step, settings, where)
-    secrets = _secret_forms(settings, extra=sent)
-    return SmtpFailure(_scrub(msg, secrets), category, STEP_STAGE.get(step, step), code, _scrub(hint, secrets))
+    return SmtpFailure(_printable(_clip(_scrub(msg, secrets), 2 * MAX_TEXT_CHARS)), category,
+                       STEP_STAGE.get(step, step), code, _printable(_scrub(hint, secrets)))
 
 
 def _classify_reply(code, reply, step, settings, where, recipient):
@@ -920,3 +923,12 @@ def _waiting_for(step):
 
 def _one_line(value):
     return ' '.join(_decode(value).split())
+
+
+def _clip(text, limit=MAX_TEXT_CHARS):
+    return text if len(text) <= limit else text[:limit] + ' [...]'
+
+
+def _printable(text):
+    """Control characters a server sent (NUL, ESC) shown as '?', once secrets are scrubbed."""
+    return ''.join('?' if ord(char) < 32 or 127 <= ord(char) < 160 else char for char in text)
