@@ -860,9 +860,9 @@ def _is_certificate_error(error):
 
 def _classify_certificate(error, settings, where):
     verify_code = getattr(error, 'verify_code', None)
-    if verify_code is None and not isinstance(error, ssl.SSLError):
-        verify_code = CERT_NAME_MISMATCH[0]  # Python 3.6: match_hostname's CertificateError
     reason = getattr(error, 'verify_message', None) or _one_line(error)
+    if verify_code is None and "doesn't match" in reason:
+        verify_code = CERT_NAME_MISMATCH[0]  # Python 3.6: match_hostname's CertificateError has no code
     msg = 'the certificate of %s is not trusted: %s' % (where, reason)
     if verify_code in CERT_EXPIRED:
         return ('certificate', msg, 'the certificate has expired (or is not valid yet): the server must renew it; '
