@@ -888,6 +888,10 @@ def _classify_tls(error, step, settings, where):
                     'this port speaks plain SMTP: use security: starttls (587) or none')
         return ('tls', '%s accepted STARTTLS but did not speak TLS: %s' % (where, text),
                 'something between this host and the server (proxy, antivirus) interferes, or the server is broken')
+    if any(marker in text.lower() for marker in ('protocol version', 'unsupported protocol')):
+        return ('tls', 'TLS handshake with %s failed: %s' % (where, text),
+                'no TLS version in common: this client requires TLS 1.2 or newer, and the server offers only older '
+                'ones (or the reverse): the server must be upgraded')
     return ('tls', 'TLS handshake with %s failed: %s' % (where, text),
             'the server could not complete TLS (no shared protocol version or cipher, or no certificate): '
             'check its TLS configuration and logs, or the other security mode (starttls on 587, ssl on 465)')

@@ -71,7 +71,7 @@ SCENARIOS = {
     'endless AUTH challenges': (lambda h: dict(port=h.endless_challenge, auth_method='plain', password=ASCII_PASSWORD), 'auth',
                                 ('protocol', 'auth', 'AUTH challenges')),
     'TLS 1.1 only': (lambda h: dict(port=h.tls11, security='ssl', ca_file=h.ca_file), 'rcpt',
-                     ('tls', 'tls', 'TLS handshake')),
+                     ('tls', 'tls', 'requires TLS 1.2 or newer')),
 }
 
 

@@ -75,8 +75,8 @@ class Isolated:
         self.maxrss_mb = self.result['maxrss_kb'] / 1024.0 if self.result else None
 
     def __repr__(self):
-        return 'Isolated(rc=%s, killed=%s, %.1fs, %s MB)\n%s' % (self.returncode, self.killed, self.seconds,
-                                                                self.maxrss_mb, self.output[-3000:])
+        return 'Isolated(rc=%s, killed=%s, %.1fs, %s MB)\n%s' % (
+            self.returncode, self.killed, self.seconds, self.maxrss_mb, self.output[-3000:])
 
 
 def isolated_session(settings, stage='send', to=None, python=sys.executable, wall=None):

@@ -247,8 +247,8 @@ def test_tls_below_12_is_refused_by_the_context():
 def test_secret_forms_cover_echoes():
     password = 'tab\tand  spaces ä€'
     given = settings(password=password)
-    echo = ('535 %s | %s | %s | %s | %s' % (password, ' '.join(password.split()), ascii(password), repr(password.encode()),
-                                           b64('\0app@example.com\0' + password))).encode()
+    forms = (password, ' '.join(password.split()), ascii(password), repr(password.encode()), b64('\0app@example.com\0' + password))
+    echo = ('535 %s | %s | %s | %s | %s' % forms).encode()
     failure = classify(smtplib.SMTPAuthenticationError(535, echo), 'auth', given, sent=['Y3JhbS1yZXNwb25zZQ=='])
     for form in (password, ' '.join(password.split()), ascii(password)[1:-1], repr(password.encode())[2:-1]):
         assert form not in failure.msg
