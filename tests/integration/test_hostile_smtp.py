@@ -66,6 +66,8 @@ SCENARIOS = {
                                   ('protocol', 'connect', 'the reply to EHLO')),
     'drip one byte every 0.5 s': (lambda h: dict(port=h.drip), 'rcpt',
                                   ('timeout', 'connect', 'the timeout of the whole session')),
+    'drip during the TLS handshake': (lambda h: dict(port=h.tls_drip, security='ssl', ca_file=h.ca_file), 'rcpt',
+                                      ('timeout', 'tls', 'the timeout of the whole session')),
     'replies up to the session cap': (lambda h: dict(port=h.huge_replies), 'rcpt',
                                       ('protocol', 'rcpt', 'bytes in one session')),
     'endless AUTH challenges': (lambda h: dict(port=h.endless_challenge, auth_method='plain', password=ASCII_PASSWORD), 'auth',
@@ -221,6 +223,13 @@ def test_smtputf8_missing_fails_clearly(hostile, role):  # pylint: disable=redef
     assert (failure.category, failure.stage) == (role, 'rcpt')
     assert 'does not offer SMTPUTF8' in failure.msg and utf8 in failure.msg and 'xn--' in failure.hint
     assert hostile.recorder.mail_options == []  # nothing half-sent
+
+
+def test_a_named_mechanism_without_password_fails_clearly(hostile):  # pylint: disable=redefined-outer-name
+    with pytest.raises(SmtpFailure) as caught:
+        run_session(settings(hostile.echo_auth, auth_method='login', password=None), stage='auth')
+    failure = caught.value
+    assert (failure.category, failure.stage) == ('auth', 'auth') and 'auth_method login needs a password' in failure.msg
 
 
 def test_auto_without_password_does_not_log_in(hostile):  # pylint: disable=redefined-outer-name

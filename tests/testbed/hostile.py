@@ -8,6 +8,7 @@ Each server plays one attack a broken or hostile peer (or anyone on the path bef
 | endless_line     | `220 ` and then one line that never ends (no newline)                                  |
 | endless_ehlo     | greets, then answers EHLO with `250-` continuation lines forever                       |
 | drip             | a greeting of one byte every 0.5 s, forever                                            |
+| tls_drip         | implicit TLS whose handshake comes one byte every 0.5 s, forever                       |
 | huge_replies     | every reply just under the caps (90 lines of 4000 bytes): the session total grows      |
 | endless_challenge| offers AUTH PLAIN, then answers every AUTH line with another 334 challenge             |
 | echo_auth        | AUTH PLAIN, LOGIN, CRAM-MD5, XOAUTH2 in clear text; answers with a 535 that echoes what |
@@ -124,6 +125,15 @@ def drip(talk):
     greeting = b'220 hostile.example.test ESMTP, one byte at a time ' + b'.' * 1000
     for count in range(int(FLOOD_SECONDS / DRIP_INTERVAL)):
         talk.sock.sendall(greeting[count % len(greeting):][:1])
+        time.sleep(DRIP_INTERVAL)
+
+
+def tls_drip(talk):
+    """For security ssl: a TLS record header announcing a long handshake message, then its body a byte at a time."""
+    talk.sock.recv(4096)  # the ClientHello
+    talk.sock.sendall(b'\x16\x03\x03\x3f\xff')
+    for unused in range(int(FLOOD_SECONDS / DRIP_INTERVAL)):
+        talk.sock.sendall(b'\x02')
         time.sleep(DRIP_INTERVAL)
 
 
@@ -257,7 +267,7 @@ class Recorder:
 class Hostile:
     host = HOST
     scripts = dict(endless_greeting=endless_greeting, endless_line=endless_line, endless_ehlo=endless_ehlo,
-                   drip=drip, huge_replies=huge_replies, endless_challenge=endless_challenge)
+                   drip=drip, tls_drip=tls_drip, huge_replies=huge_replies, endless_challenge=endless_challenge)
 
     def __init__(self, pki):
         self.ca_file = pki.ca_file
