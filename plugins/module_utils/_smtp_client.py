@@ -282,8 +282,11 @@ class _Session(object):
 
     @property
     def fqdn(self):
-        if self._fqdn is None:
-            self._fqdn = socket.getfqdn()  # slow where DNS is broken, so only when needed
+        if self._fqdn is None:  # slow where DNS is broken, so only when needed, and never past the deadline
+            try:
+                self._fqdn = _within(max(self.deadline - time.monotonic(), 0.1), socket.getfqdn)
+            except socket.gaierror:
+                self._fqdn = socket.gethostname()
         return self._fqdn
 
     @contextmanager
@@ -538,16 +541,22 @@ def require_tls12(context):
 
 
 def _resolve(host, port, timeout):
-    """getaddrinfo within `timeout`: the system resolver has no time limit of its own (retries, several servers)."""
+    """getaddrinfo within `timeout`."""
+    return _within(timeout, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+
+
+def _within(timeout, function, *args):
+    """function(*args) in a daemon thread, given up after `timeout` (socket.gaierror EAI_AGAIN): the system
+    resolver has no time limit of its own (retries, several servers), and cannot be interrupted."""
     found = {}
 
-    def lookup():
+    def call():
         try:
-            found['addresses'] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-        except Exception as error:  # pylint: disable=broad-except  # handed to the session, which classifies it
+            found['result'] = function(*args)
+        except Exception as error:  # pylint: disable=broad-except  # re-raised in the session, which classifies it
             found['error'] = error
 
-    worker = threading.Thread(target=lookup, name='email_ops.smtp resolver')
+    worker = threading.Thread(target=call, name='email_ops.smtp resolver')
     worker.daemon = True
     worker.start()
     worker.join(timeout)
@@ -555,7 +564,7 @@ def _resolve(host, port, timeout):
         raise socket.gaierror(socket.EAI_AGAIN, 'no answer from the resolver within the timeout')
     if 'error' in found:
         raise found['error']
-    return found['addresses']
+    return found['result']
 
 
 def _uncarried(mechanism, what, instead):

@@ -249,6 +249,14 @@ def test_helo_name_the_protocol_cannot_carry_is_refused(hostile, helo_name):  # 
     assert failure.facts['stage_reached'] is None and set(failure.facts['timings_ms']) == {'total'}
 
 
+def test_ca_file_with_nul_is_refused(hostile):  # pylint: disable=redefined-outer-name
+    with pytest.raises(SmtpFailure) as caught:
+        run_session(settings(hostile.ascii, security='starttls', ca_file='/etc/ssl/ca\0.pem'), stage='tls')
+    failure = caught.value
+    assert (failure.category, failure.stage) == ('certificate', 'connect') and 'NUL' in failure.msg
+    assert failure.facts['stage_reached'] is None
+
+
 # -- error recipients ----------------------------------------------------------------------------------------------
 
 def test_error_recipients_are_asked_and_a_refused_one_is_named(hostile):  # pylint: disable=redefined-outer-name
