@@ -20,8 +20,15 @@ from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import
 from tests.testbed.capture import Capture
 from tests.testbed.hostile import hostile, isolated_session, tls11_context  # noqa: F401  pylint: disable=unused-import
 
-PYTHON36 = os.path.expanduser('~/.pyenv/versions/3.6.15/bin/python')
+# The oldest Python a managed host may run the client with (EMAIL_OPS_PYTHON36 names another interpreter).
+PYTHON36 = os.environ.get('EMAIL_OPS_PYTHON36') or os.path.expanduser('~/.pyenv/versions/3.6.15/bin/python')
 PYTHONS = {'current': sys.executable, 'python3.6': PYTHON36}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def python36_present():
+    assert os.access(PYTHON36, os.X_OK), ('%s is missing: these tests run the client under Python 3.6 '
+                                          '(install it, or set EMAIL_OPS_PYTHON36)' % PYTHON36)
 USERNAME = 'app@example.test'
 PASSWORD = 'S3cr3t  Pä55 wörd €uro'  # two spaces, Latin-1 and beyond: every escaped form differs from the raw one
 ASCII_PASSWORD = 'S3cr3t-ascii-Pa55'  # where the test is about something else than UTF-8
