@@ -25,10 +25,11 @@ PYTHON36 = os.environ.get('EMAIL_OPS_PYTHON36') or os.path.expanduser('~/.pyenv/
 PYTHONS = {'current': sys.executable, 'python3.6': PYTHON36}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def python36_present():
-    assert os.access(PYTHON36, os.X_OK), ('%s is missing: these tests run the client under Python 3.6 '
-                                          '(install it, or set EMAIL_OPS_PYTHON36)' % PYTHON36)
+def interpreter(name):
+    python = PYTHONS[name]
+    assert os.access(python, os.X_OK), ('%s is missing: this test runs the client under Python 3.6 '
+                                        '(install it, or set EMAIL_OPS_PYTHON36)' % python)
+    return python
 USERNAME = 'app@example.test'
 PASSWORD = 'S3cr3t  Pä55 wörd €uro'  # two spaces, Latin-1 and beyond: every escaped form differs from the raw one
 ASCII_PASSWORD = 'S3cr3t-ascii-Pa55'  # where the test is about something else than UTF-8
@@ -89,7 +90,7 @@ SCENARIOS = {
 def test_hostile_server_ends_classified_bounded_and_clean(hostile, name, python):  # pylint: disable=redefined-outer-name
     overrides, stage, (category, failed_stage, words) = SCENARIOS[name]
     given = settings(**overrides(hostile))
-    run = isolated_session(given, stage=stage, python=PYTHONS[python])
+    run = isolated_session(given, stage=stage, python=interpreter(python))
     assert not run.killed and run.returncode == 0 and run.result, run
     assert 'Traceback' not in run.output, run
     result = run.result
@@ -117,7 +118,7 @@ def test_the_tls11_server_really_offers_tls11(hostile):  # pylint: disable=redef
 @pytest.mark.parametrize('python', sorted(PYTHONS))
 def test_plaintext_injected_after_starttls_is_never_read(hostile, python):  # pylint: disable=redefined-outer-name
     run = isolated_session(settings(hostile.starttls_inject, security='starttls', auth_method='auto',
-                                    ca_file=hostile.ca_file, password=ASCII_PASSWORD), stage='rcpt', python=PYTHONS[python])
+                                    ca_file=hostile.ca_file, password=ASCII_PASSWORD), stage='rcpt', python=interpreter(python))
     assert run.result and run.result['ok'] is True, run
     facts = run.result['facts']
     assert facts['stage_reached'] == 'rcpt' and facts['tls']['version'] in ('TLSv1.2', 'TLSv1.3')
@@ -169,7 +170,7 @@ def test_utf8_password_logs_in(utf8_capture, mechanism, python):  # pylint: disa
     to = '%s-%s@example.test' % (mechanism, python.replace('.', ''))
     given = settings(utf8_capture.starttls_port, security='starttls', auth_method=mechanism,
                      ca_file=utf8_capture.ca_file, timeout=10)
-    run = isolated_session(given, stage='send', to=to, python=PYTHONS[python])
+    run = isolated_session(given, stage='send', to=to, python=interpreter(python))
     assert run.result and run.result['ok'] is True, run
     assert run.result['facts']['sent'] is True and run.result['facts']['auth_mechanism'] == mechanism
     (received,) = [message for message in utf8_capture.messages if message.recipients == [to]]
@@ -309,7 +310,7 @@ def test_certificates_are_verified(faults, server, hint, python):  # pylint: dis
     """The fault servers' certificates, from the test run's Python and from 3.6 (whose errors have other types)."""
     given = settings(getattr(faults, server), security='starttls', auth_method='auto', ca_file=faults.ca_file,
                      password=ASCII_PASSWORD)
-    run = isolated_session(given, stage='tls', python=PYTHONS[python])
+    run = isolated_session(given, stage='tls', python=interpreter(python))
     assert run.result, run
     if hint is None:
         assert run.result['ok'] is True and run.result['facts']['tls']['version'] in ('TLSv1.2', 'TLSv1.3'), run
