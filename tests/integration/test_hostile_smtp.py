@@ -25,17 +25,19 @@ PYTHON36 = os.environ.get('EMAIL_OPS_PYTHON36') or os.path.expanduser('~/.pyenv/
 PYTHONS = {'current': sys.executable, 'python3.6': PYTHON36}
 
 
-def interpreter(name):
-    python = PYTHONS[name]
-    assert os.access(python, os.X_OK), ('%s is missing: this test runs the client under Python 3.6 '
-                                        '(install it, or set EMAIL_OPS_PYTHON36)' % python)
-    return python
 USERNAME = 'app@example.test'
 PASSWORD = 'S3cr3t  Pä55 wörd €uro'  # two spaces, Latin-1 and beyond: every escaped form differs from the raw one
 ASCII_PASSWORD = 'S3cr3t-ascii-Pa55'  # where the test is about something else than UTF-8
 TIMEOUT = 3
 MAX_RSS_MB = 80
 OPTIONS = settings_argument_spec()['settings']['options']
+
+
+def interpreter(name):
+    python = PYTHONS[name]
+    assert os.access(python, os.X_OK), ('%s is missing: this test runs the client under Python 3.6 '
+                                        '(install it, or set EMAIL_OPS_PYTHON36)' % python)
+    return python
 
 
 def settings(port, **given):
