@@ -38,6 +38,8 @@ except ImportError:
 
 MASK = '********'
 MIN_FORM_LENGTH = 4
+# PyYAML is slow on long scalars, and folds them over lines anyway: longer values get no YAML form.
+YAML_FORM_MAX_LENGTH = 4096
 
 # Characters each quoting style escapes with a backslash.
 _BACKSLASH_STYLES = (
@@ -80,18 +82,29 @@ def register_secret(module, value, username=None):
 
 
 def scrub(text, values):
-    """`text` with each form of each secret in `values` replaced by MASK, longest form first.
+    """`text` with each form of each secret in `values` replaced by MASK, longest form first."""
+    return scrub_forms(text, all_forms(values))
+
+
+def all_forms(values):
+    """The forms of several secrets, longest first: compute them once to scrub many texts."""
+    forms = set()
+    for value in values:
+        forms.update(secret_forms(value))
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub_forms(text, forms):
+    """`text` with each of `forms` (from all_forms) replaced by MASK.
 
     Longest first so that a form containing another (the escaped form holding the raw one) is
     masked whole, leaving no tail of it behind.
     """
-    if text is None:
+    if not text:
         return text
-    forms = set()
-    for value in values:
-        forms.update(secret_forms(value))
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, MASK)
+    for form in forms:
+        if form in text:
+            text = text.replace(form, MASK)
     return text
 
 
@@ -120,7 +133,7 @@ def _text_forms(value):
 
 def _yaml_forms(value):
     """The scalar as PyYAML writes it in each style, on one line (width unbounded)."""
-    if yaml is None:
+    if yaml is None or len(value) > YAML_FORM_MAX_LENGTH:
         return
     for style in (None, "'", '"'):
         for allow_unicode in (True, False):

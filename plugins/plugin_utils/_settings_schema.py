@@ -17,6 +17,7 @@ __metaclass__ = type
 import difflib
 import json
 import os
+import re
 
 try:
     import jsonschema
@@ -26,6 +27,7 @@ except ImportError:  # reported by validate_settings(), not at import time
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MIN_FORM_LENGTH, all_forms, scrub_forms
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import SECRET_KEYS
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), '..', '..', 'schemas', 'smtp_settings.schema.json')
@@ -88,7 +90,28 @@ def _validate(validator, schema, document, root):
             problem = {'path': _format_path(root, path), 'message': message}
             if problem not in problems:
                 problems.append(problem)
+    if problems and isinstance(document, dict):
+        # a secret pasted where a key or another value belongs is masked too
+        forms = all_forms(_secret_pieces(document))
+        problems = [dict((name, scrub_forms(text, forms)) for name, text in problem.items()) for problem in problems]
     return sorted(problems, key=lambda problem: problem['path'])
+
+
+def _secret_pieces(document):
+    """Each secret string of the document (inside a list or mapping given where a string belongs, too),
+    and for a refused one (a stray newline, a NUL) its pieces."""
+    pending = [document.get(key) for key in SECRET_KEYS]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            yield value
+            for piece in re.split(r'[\x00-\x1f\x7f]+', value):
+                if piece != value and len(piece.strip()) >= MIN_FORM_LENGTH:
+                    yield piece.strip()
 
 
 def format_problems(problems, what='settings'):
