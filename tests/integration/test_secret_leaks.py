@@ -247,3 +247,25 @@ def test_fuzz_sample_through_real_playbook_check_mode(tmp_path):
     assert 'Traceback' not in run.all_output
     assert 'please report this as a bug' not in run.all_output
     assert sorted(form for form in forms(SECRET) if form in run.all_output) == []
+
+
+def test_role_service_command_that_prints_the_file_shows_no_form(ansible, tmp_path):
+    """The app's reload command prints the config it read and fails: the role rolls back and says why, masked."""
+    path = tmp_path / 'app.ini'
+    path.write_text('[main]\nname = myapp\n')
+    command = "sh -c 'cat %s; cat %s >&2; exit 3'" % (path, path)
+    text = '''
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  roles:
+    - role: email_ops.smtp.configure
+'''
+    run, results = ansible.playbook_json(text, '-vvvv', extra_vars={
+        'smtp_settings': SETTINGS, 'smtp_config_path': str(path), 'smtp_verify': 'none',
+        'smtp_service_action': 'command', 'smtp_service_command': command})
+    assert run.rc != 0, run
+    failed = results['email_ops.smtp.configure : Fail the host, the app did not take the new settings']['localhost']
+    assert 'rc 3' in failed['msg'] and '********' in failed['msg'] and 'Rolled back' in failed['msg'], failed
+    assert path.read_text() == '[main]\nname = myapp\n'
+    assert leaked(run) == []

@@ -161,3 +161,35 @@ def test_settings_module_logs_the_invocation_without_any_form(monkeypatch, capsy
     assert [form for form in secret_forms(PASSWORD, USER) if form in logged[0]] == []
     assert ours.params['settings']['password'] == PASSWORD
     logging.shutdown()
+
+
+def test_mask_secrets_filter_masks_texts_lists_and_mappings():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.email_ops.smtp.plugins.filter.mask_secrets import FilterModule
+    mask = FilterModule().filters()['mask_secrets']
+    settings = {'host': 'h', 'username': USER, 'password': PASSWORD}
+    shown = mask({'stderr': 'bad line: password = "%s"' % json.dumps(PASSWORD)[1:-1], 'rc': 3,
+                  'lines': [PASSWORD, 'ok']}, settings)
+    assert shown == {'stderr': 'bad line: password = "%s"' % MASK, 'rc': 3, 'lines': [MASK, 'ok']}
+    assert mask('nothing secret', {'host': 'h'}) == 'nothing secret'
+    with pytest.raises(AnsibleFilterError, match='needs the settings document'):
+        mask('x', 'not a mapping')
+
+
+def test_masking_runs_on_python_3_6(tmp_path):
+    """_masking runs on managed hosts: the oldest Python we support computes the same forms."""
+    import os
+    import subprocess
+    from tests.conftest import COLLECTIONS_ROOT
+    python36 = os.path.expanduser('~/.pyenv/versions/3.6.15/bin/python')
+    script = ('import json, sys\n'
+              'sys.modules["yaml"] = None\n'  # the managed host may lack PyYAML
+              'from ansible_collections.email_ops.smtp.plugins.module_utils._masking import secret_forms\n'
+              'print(json.dumps(sorted(secret_forms(%r, %r))))\n' % (PASSWORD, USER))
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT, PYTHONIOENCODING='utf-8')
+    done = subprocess.run([python36, '-c', script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    old = set(json.loads(done.stdout.decode()))
+    from unittest import mock
+    with mock.patch.object(_masking, 'yaml', None):
+        assert old == secret_forms(PASSWORD, USER)
