@@ -63,7 +63,7 @@ def secret_forms(value, username=None):
     if value == '':
         return set()
     forms = set()
-    for form in _text_forms(value):
+    for form in list(_text_forms(value)) + _yaml_forms(value):
         forms.add(form)
         forms.add(' '.join(form.split()))  # a server or a one-line message collapses whitespace
     for form in _encoded_forms(value, username):
@@ -124,8 +124,6 @@ def _text_forms(value):
     yield value.replace('"', '""')  # CSV, go-ini and systemd double quotes
     yield value.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace("'", '&#x27;')
     yield value.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('"', '&quot;').replace("'", '&#39;')
-    for form in _yaml_forms(value):
-        yield form
     yield quote(value, safe='')
     yield quote_plus(value, safe='')
     yield quote(value)
@@ -133,8 +131,9 @@ def _text_forms(value):
 
 def _yaml_forms(value):
     """The scalar as PyYAML writes it in each style, on one line (width unbounded)."""
+    forms = []
     if yaml is None or len(value) > YAML_FORM_MAX_LENGTH:
-        return
+        return forms
     for style in (None, "'", '"'):
         for allow_unicode in (True, False):
             try:
@@ -144,7 +143,8 @@ def _yaml_forms(value):
             text = re.sub(r'\n(\.\.\.\n)?$', '', text)
             if style and len(text) >= 2:
                 text = text[1:-1]
-            yield text
+            forms.append(text)
+    return forms
 
 
 def _encoded_forms(value, username):

@@ -92,7 +92,7 @@ class _EchoHandler(socketserver.StreamRequestHandler):
     def handle(self):
         self.say('220 echo.example.test ESMTP')
         pending = None
-        for _ in range(20):
+        for _unused in range(20):
             raw = self.rfile.readline(4096)
             if not raw:
                 return

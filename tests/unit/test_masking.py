@@ -39,19 +39,19 @@ def test_each_format_writes_a_form_we_know(name):
 
 
 @pytest.mark.parametrize('encode', [
-    lambda p: json.dumps(p),
+    json.dumps,
     lambda p: json.dumps(p, ensure_ascii=False),
     lambda p: json.dumps({'password': p}),
     lambda p: yaml.safe_dump({'password': p}),
     lambda p: yaml.safe_dump({'password': p}, allow_unicode=True),
     lambda p: yaml.safe_dump({'password': p}, default_style='"'),
     lambda p: yaml.safe_dump({'password': p}, default_style="'", allow_unicode=True),
-    lambda p: repr(p),
+    repr,
     lambda p: repr({'password': p}),
     lambda p: str([p]),
-    lambda p: ascii(p),
+    ascii,
     lambda p: repr(p.encode('utf-8')),
-    lambda p: shlex.quote(p),
+    shlex.quote,
     lambda p: 'export PASSWORD="%s"' % p.replace('\\', '\\\\').replace('"', '\\"').replace('$', '\\$').replace('`', '\\`'),
     lambda p: base64.b64encode(p.encode()).decode(),
     lambda p: base64.b64encode(('\0%s\0%s' % (USER, p)).encode()).decode(),

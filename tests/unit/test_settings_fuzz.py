@@ -50,16 +50,16 @@ def odd_value(rnd, depth=0):
     if kind == 6:
         return rnd.choice([True, False, None])
     if kind == 7 and depth < 6:
-        return [odd_value(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+        return [odd_value(rnd, depth + 1) for _unused in range(rnd.randrange(4))]
     if kind == 8 and depth < 6:
-        return dict((rnd.choice(list(VALID) + ['x', 'password', '']), odd_value(rnd, depth + 1)) for _ in range(rnd.randrange(4)))
+        return dict((rnd.choice(list(VALID) + ['x', 'password', '']), odd_value(rnd, depth + 1)) for _unused in range(rnd.randrange(4)))
     if kind == 9:
         nested = SECRET
-        for _ in range(rnd.choice([10, 40, 200])):
+        for _unused in range(rnd.choice([10, 40, 200])):
             nested = [nested] if rnd.random() < 0.5 else {'k': nested}
         return nested
     if kind == 10:
-        return ''.join(chr(rnd.randrange(0, 0x3000)) for _ in range(rnd.randrange(1, 40)))
+        return ''.join(chr(rnd.randrange(0, 0x3000)) for _unused in range(rnd.randrange(1, 40)))
     return rnd.choice(ODD_STRINGS) * rnd.randrange(1, 50)
 
 
@@ -69,7 +69,7 @@ def mutate(rnd):
         return rnd.choice([json.dumps(VALID), [VALID], [json.dumps(VALID)], 42, SECRET, None])
     document = json.loads(json.dumps(VALID))
     pasted_as_key = False
-    for _ in range(rnd.randrange(1, 5)):
+    for _unused in range(rnd.randrange(1, 5)):
         action = rnd.randrange(6)
         key = rnd.choice(sorted(VALID))
         if action == 0:
@@ -95,7 +95,7 @@ def mutate(rnd):
 
 def documents():
     rnd = random.Random(SEED)
-    return [mutate(rnd) for _ in range(COUNT)]
+    return [mutate(rnd) for _unused in range(COUNT)]
 
 
 def describe_outcome(document):
