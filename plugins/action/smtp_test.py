@@ -6,7 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._settings_schema import validate_value
-from ansible_collections.email_ops.smtp.plugins.plugin_utils._validated_action import ValidatedSettingsAction, plain
+from ansible_collections.email_ops.smtp.plugins.plugin_utils._validated_action import ValidatedSettingsAction, _plain
 
 
 class ActionModule(ValidatedSettingsAction):
@@ -17,5 +17,5 @@ class ActionModule(ValidatedSettingsAction):
         problems = []
         for name, definition in (('to', 'email'), ('subject', 'line')):
             if args.get(name) is not None:
-                problems += validate_value(plain(args[name]), definition, name)
+                problems += validate_value(_plain(args[name]), definition, name)
         return problems

@@ -41,7 +41,7 @@ class ValidatedSettingsAction(ActionBase):
         result = super(ValidatedSettingsAction, self).run(tmp, task_vars)
         args = dict(self._task.args)
         try:
-            problems = validate_settings(_templated_scalars(plain(args.get('settings'))))
+            problems = validate_settings(_templated_scalars(_plain(args.get('settings'))))
             problems += self.other_problems(args)
         except SettingsLibraryMissing as exc:
             raise AnsibleActionFail(str(exc))
@@ -56,7 +56,7 @@ class ValidatedSettingsAction(ActionBase):
         return result
 
 
-def plain(value, depth=0):
+def _plain(value, depth=0):
     """Plain JSON types for the validator (vaulted and tagged strings become str).
 
     Deeper than the validator looks (it refuses what nests beyond MAX_DEPTH), containers are cut off
@@ -65,9 +65,9 @@ def plain(value, depth=0):
     if depth > MAX_DEPTH + 1:
         return []
     if isinstance(value, Mapping):
-        return dict((str(key), plain(item, depth + 1)) for key, item in value.items())
+        return dict((str(key), _plain(item, depth + 1)) for key, item in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(item, depth + 1) for item in value]
+        return [_plain(item, depth + 1) for item in value]
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     if isinstance(value, bytes):

@@ -16,7 +16,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._settings_schema import format_problems, validate_settings
-from ansible_collections.email_ops.smtp.plugins.plugin_utils._validated_action import _templated_scalars, plain
+from ansible_collections.email_ops.smtp.plugins.plugin_utils._validated_action import _plain, _templated_scalars
 
 SEED = 20261203
 COUNT = 400
@@ -100,7 +100,7 @@ def documents():
 
 def describe_outcome(document):
     """What the controller does with `document`: (problems, the document the module would get)."""
-    settings = _templated_scalars(plain(document))
+    settings = _templated_scalars(_plain(document))
     return validate_settings(settings), settings
 
 
@@ -141,4 +141,4 @@ def test_whatever_the_schema_accepts_the_module_argument_spec_accepts():
 def test_fuzz_documents_are_reproducible(number):
     """The seed fixes the documents, so a failure names a document anyone can rebuild."""
     first, second = documents()[number], documents()[number]
-    assert json.dumps(plain(first), default=str) == json.dumps(plain(second), default=str)
+    assert json.dumps(_plain(first), default=str) == json.dumps(_plain(second), default=str)
