@@ -12,12 +12,10 @@ keeps the two in step.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, register_secret
 
 SECRET_KEYS = ('password',)
-__all__ = ['MASK', 'SECRET_KEYS', 'SettingsModule', 'add_secret', 'protect_secrets', 'settings_argument_spec']
+__all__ = ['MASK', 'SECRET_KEYS', 'add_secret', 'protect_secrets', 'settings_argument_spec']
 
 SECURITY_CHOICES = ['starttls', 'ssl', 'none']
 AUTH_METHOD_CHOICES = ['auto', 'plain', 'login', 'cram-md5', 'xoauth2', 'none']
@@ -71,17 +69,3 @@ def add_secret(module, value, username=None):
     """Register `value` (a secret read from the settings or from a file) in every form it can take."""
     if value not in (None, ''):
         register_secret(module, value, username)
-
-
-class SettingsModule(AnsibleModule):
-    """AnsibleModule for a module that takes `settings`: every form of its secrets is registered
-    before ansible-core logs the invocation to syslog or the journal.
-
-    ansible-core logs `settings` as str(dict), that is its repr(): a password holding a backslash, both
-    quote characters or a control character shows there in escaped form, which the raw no_log value
-    does not match.
-    """
-
-    def _log_invocation(self):
-        protect_secrets(self, self.params.get('settings'))
-        super(SettingsModule, self)._log_invocation()

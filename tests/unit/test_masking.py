@@ -14,9 +14,8 @@ from ansible.module_utils import basic
 from ansible_collections.email_ops.smtp.plugins.module_utils import _masking
 from ansible_collections.email_ops.smtp.plugins.module_utils._formats import get_format
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, register_secret, scrub, secret_forms
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import (
-    SettingsModule, add_secret, protect_secrets, settings_argument_spec,
-)
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import add_secret, protect_secrets, settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
 
 # Every character a quoting style treats specially, whitespace runs and a non-ASCII letter.
 PASSWORD = 'Pa"ss\'w\\rd $HOME `id` #h ;s  \u00e9\u20ac!'
@@ -177,7 +176,8 @@ def test_mask_secrets_filter_masks_texts_lists_and_mappings():
 
 
 def test_masking_runs_on_python_3_6(tmp_path):
-    """_masking runs on managed hosts: the oldest Python we support computes the same forms."""
+    """_masking runs on managed hosts: the oldest Python we support computes the same forms, and _settings
+    (which the SMTP client imports) needs no ansible-core to import."""
     import os
     import subprocess
     from tests.conftest import COLLECTIONS_ROOT
@@ -185,6 +185,7 @@ def test_masking_runs_on_python_3_6(tmp_path):
     script = ('import json, sys\n'
               'sys.modules["yaml"] = None\n'  # the managed host may lack PyYAML
               'from ansible_collections.email_ops.smtp.plugins.module_utils._masking import secret_forms\n'
+              'from ansible_collections.email_ops.smtp.plugins.module_utils import _settings\n'
               'print(json.dumps(sorted(secret_forms(%r, %r))))\n' % (PASSWORD, USER))
     env = dict(os.environ, PYTHONPATH=COLLECTIONS_ROOT, PYTHONIOENCODING='utf-8')
     done = subprocess.run([python36, '-c', script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
