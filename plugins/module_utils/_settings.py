@@ -13,12 +13,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, register_secret
+from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import secret_values
 
 SECRET_KEYS = ('password',)
 __all__ = ['MASK', 'SECRET_KEYS', 'add_secret', 'protect_secrets', 'settings_argument_spec']
 
 SECURITY_CHOICES = ['starttls', 'ssl', 'none']
-AUTH_METHOD_CHOICES = ['auto', 'plain', 'login', 'cram-md5', 'xoauth2', 'none']
+AUTH_METHOD_CHOICES = ['auto', 'plain', 'login', 'cram-md5', 'xoauth2', 'oauthbearer', 'none']
 
 
 def settings_argument_spec():
@@ -35,6 +36,14 @@ def settings_argument_spec():
                 auth_method=dict(type='str', default='auto', choices=AUTH_METHOD_CHOICES),
                 username=dict(type='str'),
                 password=dict(type='str', no_log=True),
+                oauth2=dict(
+                    type='dict',
+                    options=dict(
+                        token_url=dict(type='str', required=True), client_id=dict(type='str', required=True),
+                        client_secret=dict(type='str', required=True, no_log=True), scope=dict(type='str'),
+                        refresh_token=dict(type='str', no_log=True), ca_file=dict(type='path'),
+                    ),
+                ),
                 from_email=dict(type='str', required=True),
                 from_name=dict(type='str'),
                 test_email=dict(type='str'),
@@ -63,6 +72,8 @@ def protect_secrets(module, settings):
         return
     for key in SECRET_KEYS:
         add_secret(module, settings.get(key), settings.get('username'))
+    for value in secret_values(settings.get('oauth2') or {}):
+        add_secret(module, value)
 
 
 def add_secret(module, value, username=None):

@@ -38,16 +38,21 @@ import time
 from contextlib import contextmanager
 from email.headerregistry import Address
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import (
+    OAuth2Failure, fetch_token, oauthbearer_abort, oauthbearer_string, parse_error_challenge, secret_values,
+)
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import MASK
 
 STAGES = ('connect', 'tls', 'auth', 'rcpt', 'send')
-STEP_STAGE = dict(connect='connect', banner='connect', ehlo='connect', tls='tls', auth='auth',
+STEP_STAGE = dict(connect='connect', banner='connect', ehlo='connect', tls='tls', token='auth', auth='auth',
                   mail='rcpt', rcpt='rcpt', data='send')
 STEP_WAITING_FOR = dict(connect='the TCP connection', tls='the TLS handshake', banner="the server's greeting",
-                        ehlo='the reply to EHLO', auth='the reply to AUTH', mail='the reply to MAIL FROM',
+                        ehlo='the reply to EHLO', token='the OAuth2 token endpoint', auth='the reply to AUTH', mail='the reply to MAIL FROM',
                         rcpt='the reply to RCPT TO', data='the reply to DATA')
 AUTO_PREFERENCE = ('cram-md5', 'plain', 'login')  # strongest first; xoauth2 only when asked for
+OAUTH_METHODS = ('xoauth2', 'oauthbearer')
 
 # What a server may send, at most. RFC 5321 4.5.3.1 allows reply lines of 512 octets; real servers stay
 # well under 1000, and their longest reply (EHLO) has a few dozen lines.
@@ -69,7 +74,7 @@ TLS_VERSIONS = ('TLSv1.2', 'TLSv1.3')
 class SmtpFailure(Exception):
     """Why a session stopped: `msg` for a human, `category`/`stage`/`code`/`hint` for both, `facts` learnt so far."""
 
-    def __init__(self, msg, category, stage, code=None, hint=None, facts=None):
+    def __init__(self, msg, category, stage, code=None, hint=None, facts=None, reason=None):
         super(SmtpFailure, self).__init__(msg)
         self.msg = msg
         self.category = category
@@ -77,9 +82,21 @@ class SmtpFailure(Exception):
         self.code = code
         self.hint = hint
         self.facts = facts or {}
+        self.reason = reason  # OAuth2 only: which part of the token exchange failed (_oauth2.REASONS)
 
     def as_dict(self):
-        return dict(category=self.category, stage=self.stage, code=self.code, hint=self.hint)
+        failure = dict(category=self.category, stage=self.stage, code=self.code, hint=self.hint)
+        if self.reason:
+            failure['reason'] = self.reason
+        return failure
+
+
+class TokenRefused(smtplib.SMTPAuthenticationError):
+    """The server refused an OAuth2 token; `challenge` is its 334 error challenge (why), when it sent one."""
+
+    def __init__(self, code, reply, challenge):
+        super(TokenRefused, self).__init__(code, reply)
+        self.challenge = challenge
 
 
 class RequirementError(Exception):
@@ -113,11 +130,16 @@ class LimitError(smtplib.SMTPException):
         self.limit = limit
 
 
-def run_session(settings, stage='send', to=None, subject=None, body=None):
-    """Talk to settings.host up to and including `stage`; return the facts, or raise SmtpFailure (with them)."""
+def run_session(settings, stage='send', to=None, subject=None, body=None, on_secret=None):
+    """Talk to settings.host up to and including `stage`; return the facts, or raise SmtpFailure (with them).
+
+    With settings.oauth2 (and auth_method xoauth2 or oauthbearer) the host fetches a fresh access token right
+    before AUTH; `on_secret(value)` is called with every secret the session obtains (the token, a rotated
+    refresh token) so that the caller can mask it (module.no_log_values).
+    """
     if stage not in STAGES:
         raise ValueError('stage must be one of %s' % ', '.join(STAGES))
-    return _Session(settings, to or settings.get('test_email')).run(stage, subject, body)
+    return _Session(settings, to or settings.get('test_email'), on_secret).run(stage, subject, body)
 
 
 class _Wire(object):
@@ -233,10 +255,12 @@ class _Client(smtplib.SMTP):
 
 class _Session(object):
 
-    def __init__(self, settings, recipient):
+    def __init__(self, settings, recipient, on_secret=None):
         self.settings = settings
-        self.secrets = _secret_forms(settings)
-        self.sent_secrets = []  # what this session's AUTH exchange sent, once known
+        self.on_secret = on_secret or (lambda value: None)
+        self.sent_secrets = list(secret_values(settings.get('oauth2') or {}))  # plus what AUTH sent, once known
+        self.secrets = _secret_forms(settings, extra=self.sent_secrets)
+        self.oauth_challenge = None  # the server's 334 error challenge to an OAuth2 token
         self.recipient = recipient
         self.error_recipients = _error_recipients(settings, recipient)
         self.rcpt_address = recipient  # the address of the RCPT TO in flight, named when it is refused
@@ -260,7 +284,8 @@ class _Session(object):
                     break
             self._quit()
         except Exception as error:  # pylint: disable=broad-except  # every failure, however raised, is classified
-            failure = classify(error, self.step, self.settings, self.rcpt_address, self.sent_secrets)
+            failure = classify(error, self.step, self.settings, self.rcpt_address, self.sent_secrets,
+                               self.oauth_challenge)
             failure.facts = self.facts
             raise failure
         finally:
@@ -373,12 +398,16 @@ class _Session(object):
         method = settings['auth_method']
         if method == 'none' or (method == 'auto' and not (settings['username'] and settings['password'])):
             return  # auto logs in only with a username and a password
+        if method in OAUTH_METHODS and settings.get('oauth2'):
+            with self._step('token'):
+                self._fetch_token()
+            settings = self.settings
         with self._step('auth'):
             if settings['security'] == 'none' and not settings['allow_insecure_auth']:
                 raise RequirementError('encryption')
             if not settings['password']:
-                raise SettingError('auth', 'auth_method %s needs a password%s' % (
-                    method, ' (the access token)' if method == 'xoauth2' else ''),
+                    raise SettingError('auth', 'auth_method %s needs a password%s' % (
+                    method, ' (the access token), or oauth2 to fetch one' if method in OAUTH_METHODS else ''),
                     'set password, or auth_method: none for a server that relays for this host without a login')
             offered = self.client.esmtp_features.get('auth', '').lower().split()
             if method == 'auto':
@@ -389,6 +418,20 @@ class _Session(object):
                 raise RequirementError('AUTH ' + method.upper(), offered)
             self.facts['auth_mechanism'] = method  # the one tried, also when it fails
             self._login(method, settings['username'] or '', settings['password'])
+
+    def _fetch_token(self):
+        """A fresh access token from settings.oauth2's endpoint, used as the password of this session only."""
+        oauth2 = self.settings['oauth2']
+        token = fetch_token(oauth2, self._time_left())
+        for value in (token['access_token'], token.get('refresh_token')):
+            if value:
+                self.on_secret(value)
+                self._remember(value)
+        self.settings = dict(self.settings, password=token['access_token'])
+        self.secrets = _secret_forms(self.settings, extra=self.sent_secrets)
+        self.facts['oauth2'] = dict(token_endpoint=urlsplit(oauth2['token_url']).hostname,
+                                    grant='refresh_token' if oauth2.get('refresh_token') else 'client_credentials',
+                                    scope=token.get('scope') or oauth2.get('scope'), expires_in=token.get('expires_in'))
 
     def _login(self, method, user, password):
         if method == 'plain':
@@ -408,9 +451,19 @@ class _Session(object):
             self._exchange('CRAM-MD5', None, answer)
         else:
             if '\x01' in user + password:
-                raise _uncarried('XOAUTH2', 'Ctrl-A, its field separator', 'a token without it')
-            # A 334 after the initial response carries the server's error (JSON); an empty line ends the exchange.
-            self._exchange('XOAUTH2', _xoauth2_string(self.settings).encode('utf-8'), lambda challenge: b'')
+                raise _uncarried(method.upper(), 'Ctrl-A, its field separator', 'a token without it')
+            # A 334 after the initial response carries the server's error (JSON): keep it to say why, then end
+            # the exchange as each mechanism wants (XOAUTH2 an empty line, OAUTHBEARER a single %x01).
+            if method == 'oauthbearer':
+                initial, done = oauthbearer_string(user, password, self.settings['host'], self.settings['port']), \
+                    oauthbearer_abort().encode('ascii')
+            else:
+                initial, done = _xoauth2_string(self.settings), b''
+
+            def refused(challenge):
+                self.oauth_challenge = challenge
+                return done
+            self._exchange(method.upper(), initial.encode('utf-8'), refused)
 
     def _exchange(self, mechanism, initial, answer):
         """AUTH <mechanism> [initial response], then answer each 334 challenge (at most MAX_AUTH_CHALLENGES)."""
@@ -430,6 +483,8 @@ class _Session(object):
             if code == 334:
                 raise LimitError('challenges')
         if code not in (235, 503):  # 503: already authenticated
+            if mechanism.lower() in OAUTH_METHODS:
+                raise TokenRefused(code, reply, self.oauth_challenge)
             raise smtplib.SMTPAuthenticationError(code, reply)
 
     def _sent(self, data):
@@ -704,12 +759,16 @@ TRY_LATER = 'a 4xx reply is temporary: try again later'
 CERT_ESCAPE = 'validate_certs: false skips the check, for tests only'
 
 
-def classify(error, step, settings, recipient=None, sent=()):
+def classify(error, step, settings, recipient=None, sent=(), challenge=None):
     """Turn an exception raised at `step` of a session into an SmtpFailure (category, stage, code, hint, msg).
 
     Categories: dns, connect, timeout, tls, certificate, auth, sender, recipient, data, protocol.
-    `recipient` is the address of the RCPT TO in flight; `sent` what the AUTH exchange sent (scrubbed too).
+    `recipient` is the address of the RCPT TO in flight; `sent` what the AUTH exchange sent (scrubbed too);
+    `challenge` the server's 334 error challenge to an OAuth2 token. A token endpoint failure is category oauth.
     """
+    if isinstance(error, OAuth2Failure):  # already classified, and scrubbed of the oauth2 secrets
+        return SmtpFailure(error.msg, error.category, 'auth', error.code if isinstance(error.code, int) else None,
+                           error.hint, reason=error.reason)
     where = '%s:%s' % (settings['host'], settings['port'])
     if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, OSError):
         error = error.__context__  # smtplib reports a time-out or reset while reading a reply as a disconnect
@@ -719,6 +778,9 @@ def classify(error, step, settings, recipient=None, sent=()):
         code = error.smtp_code
         reply = _clip(_one_line(_scrub(_decode(error.smtp_error), secrets)))
         category, msg, hint = _classify_reply(code, reply, step, settings, where, recipient)
+        if isinstance(error, TokenRefused) and error.challenge is not None:
+            refusal = parse_error_challenge(error.challenge, [sent_form for sent_form in sent if sent_form])
+            msg, hint = '%s refused the login: %s (%s)' % (where, refusal['msg'], '%d %s' % (code, reply)), refusal['hint']
     else:
         category, msg, hint = _classify_exception(error, step, settings, where)
     return SmtpFailure(_printable(_clip(_scrub(msg, secrets), 2 * MAX_TEXT_CHARS)), category,
@@ -766,9 +828,9 @@ def _classify_reply(code, reply, step, settings, where, recipient):
 def _auth_hint(code, settings):
     if 400 <= code < 500:
         return 'the server could not check the credentials just now: ' + TRY_LATER
-    if settings['auth_method'] == 'xoauth2':
-        return ('the access token was refused: it may have expired or lack the mail scope; '
-                'put a fresh token in password, with username the mailbox it belongs to')
+    if settings['auth_method'] in OAUTH_METHODS:
+        return ('the access token was refused: it may have expired or lack the mail scope; set oauth2 so that '
+                'the host fetches a fresh token, with username the mailbox it belongs to')
     if code == 534:
         return 'the provider wants an app password (2-step verification) or OAuth2 (auth_method: xoauth2)'
     if code == 504:
