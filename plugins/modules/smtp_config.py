@@ -36,9 +36,20 @@ attributes:
 options:
   path:
     description:
-      - The application's configuration file. Created when missing; its folder must exist.
+      - The application's configuration file, an absolute path. Created when missing; its folder must exist.
+      - It must be a regular file of at most 16 MiB; a directory, FIFO, device or socket is an error, and so is a
+        symbolic link unless O(follow=true).
     type: path
     required: true
+  follow:
+    description:
+      - What to do when O(path) is a symbolic link, as in M(ansible.builtin.copy) - whether links in the destination
+        are followed.
+      - V(false) refuses a link with an error, reading and writing nothing (the link could point anywhere, for example
+        at a file only root may read).
+      - V(true) resolves the link once and reads, backs up and writes the file it points to; the link stays.
+    type: bool
+    default: false
   app:
     description:
       - The application profile (a file C(profiles/<app>.yml) in this collection) saying which format, which keys,
@@ -66,12 +77,17 @@ options:
   update_password:
     description:
       - V(always) writes the password from O(settings.password).
-      - V(on_create) writes it only when the block is created; an existing block keeps its password.
+      - V(on_create) writes it only when the block is created; an existing block keeps its password, but only while
+        the destination stays the same. When O(settings.host), O(settings.port), O(settings.security) or
+        O(settings.username) changed, the task fails instead (the old password would go to a new destination).
     type: str
     default: always
     choices: [always, on_create]
   backup:
-    description: Keep a timestamped copy of the previous file next to it when the file changes.
+    description:
+      - Keep a copy of the previous file next to it when the file changes, named C(<file>.<random>.<date>@<time>~).
+      - The copy is created exclusively (never through a link) with the file's owner and group and a mode no wider
+        than the previous file's nor O(mode), since it holds the previous secret.
     type: bool
     default: false
   validate:
@@ -96,7 +112,10 @@ options:
   mode:
     description:
       - Permissions of the file. Defaults to V('0600') because the file holds a secret.
-      - Other forms as in M(ansible.builtin.file).
+      - A quoted octal string (V('0640')) or a symbolic mode (V('u=rw,g=r,o=')), as in M(ansible.builtin.file).
+        A YAML integer (V(644), or V(0644), which YAML reads as 420) is refused with the same hint ansible-core gives
+        - quote octal numbers so Ansible receives a string and can do its own conversion from string into number.
+      - O(owner) and O(group) must exist on the host; otherwise the task fails before anything is written.
     type: raw
     default: '0600'
 notes:
@@ -176,7 +195,7 @@ backup_file:
   description: The copy of the previous file.
   returned: when O(backup=true) and the file changed
   type: str
-  sample: /etc/myapp/config.json.12345.2026-11-24@10:00:00~
+  sample: /etc/myapp/config.json.5f0c2a9e1b7d3c44.2026-11-24@10:00:00~
 verification:
   description:
     - What the SMTP conversation that proved the settings learnt (the facts M(email_ops.smtp.smtp_test) returns),
@@ -220,6 +239,7 @@ def main():
     argument_spec = settings_argument_spec()
     argument_spec.update(
         path=dict(type='path', required=True),
+        follow=dict(type='bool', default=False),
         app=dict(type='str', default='generic'),
         format=dict(type='str', choices=['json', 'yaml', 'ini', 'env', 'msmtp']),
         key=dict(type='str', no_log=False),
