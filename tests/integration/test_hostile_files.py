@@ -381,7 +381,9 @@ def test_kill_9_mid_write_leaves_the_old_or_the_new_file_and_the_next_run_cleans
     reference = os.path.join(app_dir, 'reference.ini')
     with open(reference, 'w') as handle:
         handle.write(OLD_INI)
+    started = time.time()
     run, result = apply(ansible, path=reference, validate=validate)
+    duration = time.time() - started
     assert run.rc == 0, run
     new_text = open(reference).read()
     os.unlink(reference)
@@ -399,11 +401,12 @@ def test_kill_9_mid_write_leaves_the_old_or_the_new_file_and_the_next_run_cleans
         if attempt % 2 == 0:  # start from the old file half the time, so kills also land on a real write
             with open(path, 'w') as handle:
                 handle.write(OLD_INI)
+        left_before = set(tmp_files(app_dir))
         proc = subprocess.Popen(command, cwd=ansible.workdir, env=ansible.env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + rng.uniform(0.5, 6.0)
+        deadline = time.time() + rng.uniform(0.3, 1.2 * duration)
         while time.time() < deadline and proc.poll() is None:
-            if tmp_files(app_dir) and rng.random() < 0.3:
+            if set(tmp_files(app_dir)) - left_before and rng.random() < 0.04:
                 break  # a temp file exists: kill now, mid-write
             time.sleep(0.02)
         kill_tree(proc.pid)
@@ -411,7 +414,7 @@ def test_kill_9_mid_write_leaves_the_old_or_the_new_file_and_the_next_run_cleans
         text = open(path).read()
         assert text in (OLD_INI, new_text), 'attempt %d left a partial file' % attempt
         seen['old' if text == OLD_INI else 'new'] += 1
-        seen['stale_temp'] += bool(tmp_files(app_dir))
+        seen['stale_temp'] += bool(set(tmp_files(app_dir)) - left_before)
     print('kill -9 outcomes over %d attempts: %s' % (KILLS, seen))
     run, result = apply(ansible, path=path, validate=validate)
     assert run.rc == 0, run
@@ -552,13 +555,14 @@ def tiny_disk():
 def _fill(folder, leave_pages):
     """Fill the file system, then free `leave_pages` pages."""
     filler = os.path.join(folder, 'filler')
-    with open(filler, 'wb') as handle:
-        try:
-            for dummy in range(1000):
-                handle.write(b'\0' * 4096)
-                handle.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for dummy in range(1000):
+            os.write(fd, b'\0' * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     size = os.path.getsize(filler)
     os.truncate(filler, max(0, size - size % 4096 - 4096 * leave_pages))
 
