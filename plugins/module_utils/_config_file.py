@@ -351,7 +351,13 @@ class ConfigFile(object):
     def _set_owner_and_mode(self, fd, mode):
         info = os.fstat(fd)
         if (info.st_uid, info.st_gid) != (self.uid, self.gid):
-            os.fchown(fd, self.uid, self.gid)
+            try:
+                os.fchown(fd, self.uid, self.gid)
+            except OSError as exc:
+                # Without root, keeping the old file's owner may not be ours to do (atomic_move shrugs too);
+                # an owner or group the task asks for must be given.
+                if exc.errno != errno.EPERM or self.params['owner'] or self.params['group']:
+                    raise
         os.fchmod(fd, mode)
 
     def _backup(self):

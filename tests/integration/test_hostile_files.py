@@ -114,8 +114,8 @@ def test_backup_ignores_links_planted_at_guessable_names_and_is_private(ansible,
     assert planted > 50000
 
     run, result = apply(ansible, path=path, backup=True, owner='nobody', group='nogroup')
-    assert run.rc == 0, run
     assert root_only.read_text() == victim_before, 'root wrote through a planted link'
+    assert run.rc == 0, run
     backup = result['backup_file']
     assert re.match(re.escape(path) + r'\.[0-9a-f]{16}\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$', backup), backup
     info = os.lstat(backup)
@@ -464,14 +464,17 @@ def test_ini_the_app_would_reject_is_refused_naming_the_line(ansible, app_dir, c
     assert_clean(run, 'Dup-Secret-5', 'Dup-Secret-6')
 
 
+BOM_INI = '[smtp]\nhost = old.example.com\n\n[main]\nname = myapp\n'
+
+
 def test_utf8_bom_is_kept_and_the_file_stays_one_section(ansible, app_dir):
     path = os.path.join(app_dir, 'app.ini')
     with open(path, 'wb') as handle:
-        handle.write(b'\xef\xbb\xbf' + OLD_INI.encode())
+        handle.write(b'\xef\xbb\xbf' + BOM_INI.encode())
     run, result = apply(ansible, path=path)
     assert run.rc == 0 and result['changed'], run
     data = open(path, 'rb').read()
-    assert data.startswith(b'\xef\xbb\xbf[main]\n') and data.count(b'[smtp]') == 1
+    assert data.startswith(b'\xef\xbb\xbf[smtp]\n') and data.count(b'[smtp]') == 1
     parser = configparser.ConfigParser(strict=True, interpolation=None)
     parser.read(path, encoding='utf-8-sig')
     assert parser['smtp']['host'] == 'smtp.example.com' and parser['smtp']['password'] == PASSWORD
