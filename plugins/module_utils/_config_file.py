@@ -132,6 +132,8 @@ class ConfigFile(object):
             backup_file = self._write(new_text)
             if backup_file:
                 result['backup_file'] = backup_file
+                # The backup may be narrower than the file was (it holds a secret): restoring it takes this mode.
+                result['previous_mode'] = '%04o' % stat.S_IMODE(self.stat.st_mode)
 
         if self.params['state'] == 'present' or self.stat is not None:
             result['changed'] = self._apply_file_attributes(result['changed'])

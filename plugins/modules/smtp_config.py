@@ -196,6 +196,13 @@ backup_file:
   returned: when O(backup=true) and the file changed
   type: str
   sample: /etc/myapp/config.json.5f0c2a9e1b7d3c44.2026-11-24@10:00:00~
+previous_mode:
+  description:
+    - The mode the previous file had. The backup may be narrower (never wider than O(mode)); to restore the
+      previous file exactly, copy O(backup_file) back with this mode.
+  returned: when O(backup=true) and the file changed
+  type: str
+  sample: '0640'
 verification:
   description:
     - What the SMTP conversation that proved the settings learnt (the facts M(email_ops.smtp.smtp_test) returns),
