@@ -420,6 +420,8 @@ class ConfigFile(object):
         for entry in entries[:1000]:
             path = os.path.join(folder, entry)
             try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue  # a link, FIFO or device at our name is not ours: never opened
                 fd = os.open(path, _OPEN_READ)
             except OSError:
                 continue  # a link (O_NOFOLLOW), gone, or not ours to read
