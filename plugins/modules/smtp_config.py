@@ -199,7 +199,7 @@ backup_file:
 previous_mode:
   description:
     - The mode the previous file had. The backup may be narrower (never wider than O(mode)); to restore the
-      previous file exactly, copy O(backup_file) back with this mode.
+      previous file exactly, copy RV(backup_file) back with this mode.
   returned: when O(backup=true) and the file changed
   type: str
   sample: '0640'
