@@ -169,13 +169,17 @@ ROTATIONS = 15
 
 
 def test_watcher_as_nobody_never_reads_a_rotated_password(ansible, app_dir, tmp_path):
-    """Each rotation writes a new password over a 0644 config (mode 0600 asked); nobody polls the folder."""
+    """Each rotation writes a new password (mode 0600 asked, backup: true); nobody polls the folder meanwhile.
+    Even rotations go over a 0644 config without a secret (the temp file's window), odd ones over a private
+    0600 config holding the previous password (the backup's window)."""
     passwords = ['Rotated-%02d-%s' % (n, os.urandom(6).hex()) for n in range(ROTATIONS)]
+    previous = ['Rotated-old-%02d-%s' % (n, os.urandom(6).hex()) for n in range(ROTATIONS)]
     for number in range(ROTATIONS):
         path = os.path.join(app_dir, 'app-%02d.ini' % number)
         with open(path, 'w') as handle:
-            handle.write('[smtp]\nhost = old.example.com\n')
-        os.chmod(path, 0o644)
+            os.chmod(path, 0o600)
+            handle.write('[smtp]\nhost = old.example.com\n' + ('password = %s\n' % previous[number] if number % 2 else ''))
+        os.chmod(path, 0o600 if number % 2 else 0o644)
     spy = tempfile.mkdtemp(prefix='email-ops-spy-', dir='/tmp')
     os.chown(spy, NOBODY_UID, NOBODY_UID)
     stop, out = os.path.join(spy, 'stop'), os.path.join(spy, 'out.json')
@@ -204,12 +208,12 @@ def test_watcher_as_nobody_never_reads_a_rotated_password(ansible, app_dir, tmp_
     shutil.rmtree(spy, ignore_errors=True)
     assert run.rc == 0, run
     assert report['reads'] > 0
-    captured = [password for password in passwords if any(password in data for data in report['captured'])]
-    assert captured == [], '%d of %d rotated passwords read by nobody' % (len(captured), ROTATIONS)
+    captured = [password for password in passwords + previous if any(password in data for data in report['captured'])]
+    assert captured == [], '%d of %d passwords read by nobody: %s' % (len(captured), 2 * ROTATIONS, captured)
     for number, password in enumerate(passwords):
         path = os.path.join(app_dir, 'app-%02d.ini' % number)
         assert password in open(path).read() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    for secret in passwords:
+    for secret in passwords + previous:
         assert secret not in run.all_output
 
 
