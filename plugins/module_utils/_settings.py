@@ -16,7 +16,9 @@ from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MAS
 from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import secret_values
 
 SECRET_KEYS = ('password',)
-__all__ = ['MASK', 'SECRET_KEYS', 'add_secret', 'protect_secrets', 'settings_argument_spec']
+# Where the password goes: update_password=on_create keeps a stored one only while these stay the same.
+DESTINATION_KEYS = ('host', 'port', 'security', 'username')
+__all__ = ['DESTINATION_KEYS', 'MASK', 'SECRET_KEYS', 'add_secret', 'protect_secrets', 'settings_argument_spec']
 
 SECURITY_CHOICES = ['starttls', 'ssl', 'none']
 AUTH_METHOD_CHOICES = ['auto', 'plain', 'login', 'cram-md5', 'xoauth2', 'oauthbearer', 'none']
