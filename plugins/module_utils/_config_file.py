@@ -448,7 +448,12 @@ class ConfigFile(object):
             return
         if '%s' not in command:
             raise ConfigError('validate must contain %%s for the file to check: %s' % command)
-        rc, out, err = self.module.run_command(command % tmp)
+        try:
+            command = command % tmp  # as ansible.builtin.template does: %% stands for a literal percent sign
+        except (TypeError, ValueError):
+            raise ConfigError('validate must contain %%s exactly once, for the file to check (write %%%% for a literal '
+                              'percent sign); %s was left as it was' % self.path)
+        rc, out, err = self.module.run_command(command)
         if rc != 0:
             raise ConfigError('validate command failed with rc %d, so %s was left as it was: %s'
                               % (rc, self.path, to_native(err or out).strip()))

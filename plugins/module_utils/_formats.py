@@ -218,7 +218,9 @@ class _Yaml(_TreeFormat):
             raise _too_deep('YAML')
 
     def _safe_dump(self, data):
-        return _import_yaml().safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True)
+        # width: never fold a long value over two lines (a folded secret would escape masking)
+        return _import_yaml().safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                                        width=float('inf'))
 
 
 def _import_yaml():

@@ -529,3 +529,10 @@ def test_env_our_multi_line_value_is_refused_not_mangled():
 ])
 def test_secrets_in_finds_secrets_outside_our_block(name, text, expected):
     assert sorted(fmt(name).secrets_in(text, ['password'])) == sorted(expected)
+
+
+def test_yaml_never_folds_a_long_value_over_two_lines():
+    """A folded passphrase would match no masked form of the secret (found by a validate command printing the file)."""
+    passphrase = ' '.join(['correct horse battery staple'] * 8)
+    text = get_format('yaml').write_block('', 'smtp', {'password': passphrase})
+    assert passphrase in text, text
