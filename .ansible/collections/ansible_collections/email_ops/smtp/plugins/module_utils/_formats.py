@@ -1,0 +1,487 @@
+# -*- coding: utf-8 -*-
+# Copyright: email_ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read, write and remove our settings block in a config file's text, leaving the rest of the file alone.
+
+Internal to the email_ops.smtp collection; not a public API.
+
+Pure logic, text in and text out: the caller reads and writes the file. It runs on managed nodes, so
+it needs Python's standard library only; the yaml format alone needs PyYAML on the node.
+
+get_format(name) gives an object with `name`, `supports_lists` and
+  read_block(text, key)         -> dict, or None when our block is absent ('' is a missing or empty file)
+  write_block(text, key, block) -> the new text, our block set to exactly `block` (None values left out)
+  remove_block(text, key)       -> the new text without our block; `text` itself when the block is absent
+read_block(write_block(T, k, B), k) equals B without its None values, and writing the same block twice
+gives the same text, so comparing read_block with the desired block tells whether anything changes.
+
+json, yaml  `key` is a dotted path to an object ('smtp', 'mail.smtp'); '' or None is the whole
+            top-level object. The file is parsed and dumped again: other keys and their order survive,
+            its layout does not, and YAML comments are lost (PyYAML cannot keep them).
+ini         `key` is the section. Edited line by line, so comments, blank lines, order and the other
+            sections survive byte for byte. Only `name = value` lines are keys (not `name: value`);
+            values are written raw, as INI readers expect.
+env         `key` is a variable prefix ('SMTP_'): block key `host` is SMTP_HOST, and every variable that
+            starts with the prefix belongs to the block. Values are quoted for POSIX sh (`. file`) and
+            systemd's EnvironmentFile; docker --env-file takes quotes literally, so it only suits values
+            that need none.
+msmtp       `key` is the account name in an msmtprc. Edited line by line like ini.
+When a key appears twice in our block, the last one counts (as in the apps that read these files); a
+write keeps the first line, updated, and removes the others.
+FormatError messages name lines and keys, never values: values may be secrets.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import re
+
+FORMATS = ('json', 'yaml', 'ini', 'env', 'msmtp')
+_SUFFIXES = (('.json', 'json'), ('.yml', 'yaml'), ('.yaml', 'yaml'),
+             ('.ini', 'ini'), ('.cfg', 'ini'), ('.conf', 'ini'), ('.env', 'env'))
+
+
+class FormatError(Exception):
+    """A problem a human can act on. Never carries a value from the file or the block."""
+
+
+def get_format(name):
+    """The format called `name`, one of FORMATS."""
+    if name not in _CLASSES:
+        raise FormatError('unknown format %s: use one of %s' % (name, ', '.join(FORMATS)))
+    return _CLASSES[name]()
+
+
+def format_for_path(path):
+    """The format a file's name implies (a file named just `.env` is env too)."""
+    filename = os.path.basename(path).lower()
+    for suffix, name in _SUFFIXES:
+        if filename.endswith(suffix):
+            return name
+    raise FormatError('cannot tell the format of %s from its name: set format to one of %s'
+                      % (path, ', '.join(FORMATS)))
+
+
+def _present(block):
+    return dict((name, value) for name, value in block.items() if value is not None)
+
+
+# json and yaml: parse the whole document, change one object, dump it again.
+
+class _TreeFormat(object):
+    supports_lists = True
+
+    def read_block(self, text, key):
+        holder, path = self._open(text, key)
+        parent = self._walk(holder, path, create=False)
+        return None if parent is None else parent.get(path[-1])
+
+    def write_block(self, text, key, block):
+        holder, path = self._open(text, key)
+        self._walk(holder, path, create=True)[path[-1]] = _present(block)
+        return self._dump(holder[None])
+
+    def remove_block(self, text, key):
+        holder, path = self._open(text, key)
+        parent = self._walk(holder, path, create=False)
+        if parent is None or parent.get(path[-1]) is None:
+            return text
+        if len(path) == 1:  # the whole document was ours
+            return ''
+        del parent[path[-1]]
+        return self._dump(holder[None])
+
+    def _open(self, text, key):
+        # The document sits in a holder under the name None, so the top level is walked like any other.
+        parts = key.split('.') if key else []
+        if '' in parts:
+            raise FormatError('key %s is not a dotted path such as mail.smtp' % key)
+        return {None: self._load(text) if text.strip() else None}, [None] + parts
+
+    def _walk(self, holder, path, create):
+        """The object that holds our block (under path[-1]); None when a level is missing and not created."""
+        node = holder
+        for depth, part in enumerate(path):
+            child = node.get(part)
+            if child is not None and not isinstance(child, dict):
+                where = "key '%s'" % '.'.join(path[1:depth + 1]) if depth else 'the top level'
+                raise FormatError('%s of the %s document is %s, not an object, so it cannot hold the settings: '
+                                  'choose another key or fix the file' % (where, self.name, _kind(child)))
+            if depth == len(path) - 1:
+                return node
+            if child is None:
+                if not create:
+                    return None
+                child = node[part] = {}
+            node = child
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    if isinstance(value, str):
+        return 'a string'
+    if isinstance(value, list):
+        return 'a list'
+    return 'a %s' % type(value).__name__
+
+
+class _Json(_TreeFormat):
+    name = 'json'
+
+    def _load(self, text):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            # JSONDecodeError.msg says what was expected without quoting the document.
+            if getattr(exc, 'lineno', None) is None:
+                raise FormatError('invalid JSON')
+            raise FormatError('invalid JSON at line %d, column %d: %s' % (exc.lineno, exc.colno, exc.msg))
+
+    def _dump(self, data):
+        return json.dumps(data, indent=2, ensure_ascii=False) + '\n'
+
+
+class _Yaml(_TreeFormat):
+    name = 'yaml'
+
+    def _load(self, text):
+        yaml = _import_yaml()
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            # str(exc) quotes the offending lines, which may hold a secret: keep only the position and problem.
+            problem = getattr(exc, 'problem', None) or 'not a YAML document'
+            mark = getattr(exc, 'problem_mark', None)
+            if mark is None:
+                raise FormatError('invalid YAML: %s' % problem)
+            raise FormatError('invalid YAML at line %d, column %d: %s' % (mark.line + 1, mark.column + 1, problem))
+
+    def _dump(self, data):
+        return _import_yaml().safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True)
+
+
+def _import_yaml():
+    try:
+        import yaml
+    except ImportError:
+        raise FormatError('the yaml format needs PyYAML on the managed host: install python3-yaml')
+    return yaml
+
+
+# ini, env, msmtp: edit line by line, so everything outside our lines stays byte for byte.
+
+def _split(text):
+    """Lines with their line ends. Only '\\n' ends a line, as for the apps reading these files
+    (str.splitlines would also split on characters a password may hold, such as U+2028)."""
+    lines = [line + '\n' for line in text.split('\n')]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _strip_eol(line):
+    """The line without its line end ('\\n' or '\\r\\n'), and that line end."""
+    body = line[:-1] if line.endswith('\n') else line
+    if line.endswith('\n') and body.endswith('\r'):
+        body = body[:-1]
+    return body, line[len(body):]
+
+
+class _LineFormat(object):
+    """What ini, env and msmtp share. A subclass says where our lines are (_scan), how a new block
+    looks (_new_block), how a line reads and is written (_value, _render) and which names it accepts."""
+    supports_lists = False
+    comments = '#'
+
+    def read_block(self, text, key):
+        self._check_key(key)
+        found = self._scan(_split(text), key)
+        if found is None:
+            return None
+        block = {}
+        for index, name, match in found[0]:
+            block[name] = self._value(match, index + 1)  # a later duplicate wins, as in the apps
+        return block
+
+    def write_block(self, text, key, block):
+        self._check_key(key)
+        block = self._check_block(block)
+        lines = _split(text)
+        newline = '\r\n' if lines and lines[0].endswith('\r\n') else '\n'
+        found = self._scan(lines, key)
+        if found is None:
+            if text and not text.endswith('\n'):
+                text += newline
+            new = self._new_block(text, key, block)
+            return text + ''.join(line + newline for line in new)
+
+        entries, insert_at = found
+        updated, drop = set(), set()
+        for index, name, match in entries:
+            if name in block and name not in updated:
+                updated.add(name)
+                lines[index] = self._render(key, name, block[name], match) + _strip_eol(lines[index])[1]
+            else:
+                drop.add(index)
+        new = [self._render(key, name, value, None) + newline
+               for name, value in block.items() if name not in updated]
+        head = [line for index, line in enumerate(lines[:insert_at]) if index not in drop]
+        tail = [line for index, line in enumerate(lines) if index >= insert_at and index not in drop]
+        if new and head and not head[-1].endswith('\n'):
+            head[-1] += newline
+        return ''.join(head + new + tail)
+
+    def _is_comment(self, body):
+        return body.strip().startswith(tuple(self.comments))
+
+    def _check_block(self, block):
+        block = _present(block)
+        for name, value in block.items():
+            self._check_name(name)
+            if not isinstance(value, str):
+                raise FormatError('%s: the %s format holds text only; the value is %s'
+                                  % (name, self.name, _kind(value)))
+            if '\r' in value or '\n' in value:
+                raise FormatError('%s: a value in the %s format cannot contain a line break' % (name, self.name))
+            self._check_value(name, value)
+        return block
+
+    def _check_value(self, name, value):
+        pass
+
+
+class _SectionFormat(_LineFormat):
+    """A file of sections, each a header line and the lines up to the next header (ini, msmtp)."""
+
+    def _span(self, lines, key):
+        """(header index, end index) of the first section called `key`, or None."""
+        start = None
+        for index, line in enumerate(lines):
+            name = self._header(_strip_eol(line)[0])
+            if name is None:
+                continue
+            if start is not None:
+                return start, index
+            if name == key:
+                start = index
+        return None if start is None else (start, len(lines))
+
+    def _scan(self, lines, key):
+        """Our entries as (index, name, match), and where new ones go: after the last content line,
+        or else after the header and the comments that hug it, so blank and comment lines that
+        lead to the next section stay in front of it."""
+        span = self._span(lines, key)
+        if span is None:
+            return None
+        start, end = span
+        entries, anchor, hugging = [], start, True
+        for index in range(start + 1, end):
+            body = _strip_eol(lines[index])[0]
+            if not body.strip():
+                hugging = False
+            elif self._is_comment(body):
+                anchor = index if hugging else anchor
+            else:
+                hugging, anchor = False, index
+                match = self._ENTRY.match(body)
+                if match:
+                    entries.append((index, match.group('name'), match))
+        return entries, anchor + 1
+
+    def _new_block(self, text, key, block):
+        blank_line = [''] if text and text.split('\n')[-2].strip() else []
+        return blank_line + [self._header_line(key)] + [self._render(key, n, v, None) for n, v in block.items()]
+
+    def remove_block(self, text, key):
+        """Remove every section called `key`, but not the comments that lead to the next section
+        (those after a blank line at the end of ours)."""
+        self._check_key(key)
+        lines = _split(text)
+        span = self._span(lines, key)
+        if span is None:
+            return text
+        while span is not None:
+            start, end = span
+            tail = end
+            while tail > start + 1 and (self._is_comment(lines[tail - 1]) or not lines[tail - 1].strip()):
+                tail -= 1
+            cut, seen_blank = end, False
+            for index in range(tail, end):
+                if not lines[index].strip():
+                    seen_blank = True
+                elif seen_blank:
+                    cut = index
+                    break
+            if cut == len(lines):  # ours was the last section: drop the blank lines that led to it too
+                while start > 0 and not lines[start - 1].strip():
+                    start -= 1
+            lines = lines[:start] + lines[cut:]
+            span = self._span(lines, key)
+        return ''.join(lines)
+
+
+class _Ini(_SectionFormat):
+    name = 'ini'
+    comments = '#;'
+    _HEADER = re.compile(r'^[ \t]*\[([^\]]*)\]')
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[^ \t=#;\[][^=]*?)'
+                        r'(?P<left>[ \t]*)=(?P<right>[ \t]*)(?P<value>.*)$')
+
+    def _header(self, body):
+        match = self._HEADER.match(body)
+        return match.group(1).strip() if match else None
+
+    def _header_line(self, key):
+        return '[%s]' % key
+
+    def _value(self, match, lineno):
+        return match.group('value').strip()
+
+    def _render(self, key, name, value, match):
+        if match is None:
+            return '%s = %s' % (name, value) if value else '%s =' % name
+        left, right = match.group('left'), match.group('right')
+        if not value:
+            right = ''
+        elif left and not right:  # was `name =` with no value
+            right = ' '
+        return match.group('indent') + name + left + '=' + right + value
+
+    def _check_key(self, key):
+        if not isinstance(key, str) or not key or key != key.strip() or re.search(r'[\]\r\n]', key):
+            raise FormatError('ini key must be a section name without ], line breaks or surrounding spaces')
+
+    def _check_name(self, name):
+        if not name or name != name.strip() or name[0] in '[#;' or re.search(r'[=\r\n]', name):
+            raise FormatError("%s is not a usable ini key: no '=', line breaks or surrounding spaces, "
+                              "and not starting with [, # or ;" % name)
+
+    def _check_value(self, name, value):
+        if value != value.strip():
+            raise FormatError('%s: an ini value cannot start or end with spaces (INI readers strip them)' % name)
+
+
+class _Msmtp(_SectionFormat):
+    """msmtprc: `command argument` lines; `account NAME [: OTHER, ...]` and `defaults` start sections.
+
+    msmtp 1.8 strips one pair of double quotes around a whole argument and knows no escapes, so a
+    value is written verbatim between quotes; only a line starting with # is a comment.
+    """
+    name = 'msmtp'
+    _HEADER = re.compile(r'^[ \t]*(account|defaults)(?:[ \t]+(.*))?$')
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[^ \t#][^ \t]*)(?:(?P<sep>[ \t]+)(?P<value>.*))?$')
+    _NEEDS_QUOTES = re.compile(r'[\s#"\\]')
+
+    def _header(self, body):
+        match = self._HEADER.match(body)
+        if not match:
+            return None
+        if match.group(1) == 'defaults':
+            return ''  # a boundary that no account key can equal
+        return _msmtp_unquote((match.group(2) or '').split(':', 1)[0])
+
+    def _header_line(self, key):
+        return 'account %s' % key
+
+    def _value(self, match, lineno):
+        return _msmtp_unquote(match.group('value') or '')
+
+    def _render(self, key, name, value, match):
+        indent = match.group('indent') if match else ''
+        sep = (match.group('sep') if match else None) or ' '
+        quoted = '"%s"' % value if not value or self._NEEDS_QUOTES.search(value) else value
+        return indent + name + sep + quoted
+
+    def _check_key(self, key):
+        if not isinstance(key, str) or not re.match(r'^[^\s:,#"]+$', key):
+            raise FormatError('msmtp key must be an account name without spaces, :, ",", # or quotes')
+
+    def _check_name(self, name):
+        if not re.match(r'^[^\s#"]+$', name) or name in ('account', 'defaults'):
+            raise FormatError('%s is not a usable msmtp command name' % name)
+
+
+def _msmtp_unquote(argument):
+    argument = argument.strip(' \t')
+    if len(argument) >= 2 and argument[0] == '"' and argument[-1] == '"':
+        return argument[1:-1]
+    return argument
+
+
+class _Env(_LineFormat):
+    """Shell-style `NAME=value` lines, optionally `export NAME=value`; our block is every variable
+    with the prefix, wherever it is in the file. New variables go after the last of ours."""
+    name = 'env'
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<export>export[ \t]+)?(?P<var>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$')
+    _BARE = re.compile(r'^[A-Za-z0-9_@%+=:,./-]*$')
+
+    def _scan(self, lines, prefix):
+        entries = []
+        for index, line in enumerate(lines):
+            match = self._ENTRY.match(_strip_eol(line)[0])
+            if match and match.group('var').startswith(prefix):
+                entries.append((index, match.group('var')[len(prefix):].lower(), match))
+        return (entries, entries[-1][0] + 1) if entries else None
+
+    def _new_block(self, text, key, block):
+        return [self._render(key, name, value, None) for name, value in block.items()]
+
+    def _check_block(self, block):
+        block = super(_Env, self)._check_block(block)
+        if not block:  # no variable with the prefix is how an absent block reads
+            raise FormatError('the env format cannot hold an empty block: remove the block instead')
+        return block
+
+    def remove_block(self, text, key):
+        self._check_key(key)
+        lines = _split(text)
+        found = self._scan(lines, key)
+        if found is None:
+            return text
+        ours = set(index for index, name, match in found[0])
+        return ''.join(line for index, line in enumerate(lines) if index not in ours)
+
+    def _render(self, prefix, name, value, match):
+        start = match.group('indent') + (match.group('export') or '') if match else ''
+        if not self._BARE.match(value):
+            value = '"%s"' % re.sub(r'([\\"$`])', r'\\\1', value)
+        return '%s%s%s=%s' % (start, prefix, name.upper(), value)
+
+    def _value(self, match, lineno):
+        raw = match.group('value')
+        if raw[:1] == "'":
+            end = raw.find("'", 1)
+            if end < 0:
+                raise FormatError('line %d: the value of %s opens a quote it does not close'
+                                  % (lineno, match.group('var')))
+            return raw[1:end]
+        if raw[:1] == '"':
+            value, index = [], 1
+            while index < len(raw):
+                char = raw[index]
+                if char == '\\' and raw[index + 1:index + 2] in ('\\', '"', '$', '`'):
+                    value.append(raw[index + 1])
+                    index += 2
+                    continue
+                if char == '"':
+                    return ''.join(value)
+                value.append(char)
+                index += 1
+            raise FormatError('line %d: the value of %s opens a quote it does not close'
+                              % (lineno, match.group('var')))
+        return re.sub(r'[ \t]+#.*$', '', raw).strip()
+
+    def _check_key(self, key):
+        if not isinstance(key, str) or not re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', key):
+            raise FormatError('env key must be a variable name prefix such as SMTP_')
+
+    def _check_name(self, name):
+        if not re.match(r'^[a-z0-9_]+$', name):
+            raise FormatError('%s is not a usable env block key: use lowercase letters, digits and _' % name)
+
+
+_CLASSES = {'json': _Json, 'yaml': _Yaml, 'ini': _Ini, 'env': _Env, 'msmtp': _Msmtp}

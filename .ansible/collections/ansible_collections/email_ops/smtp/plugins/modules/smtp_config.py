@@ -1,0 +1,246 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: email_ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: smtp_config
+short_description: Write an application's SMTP settings into its own config file
+version_added: 0.1.0
+description:
+  - Writes the settings document (O(settings)) into the application's configuration file at O(path),
+    and nothing else of that file. Other keys, sections and, for INI, env and msmtp files, comments and order survive.
+  - The document is validated against C(schemas/smtp_settings.schema.json) on the controller first; every
+    problem is reported at once with its path and nothing reaches the host.
+  - With O(verify), the new settings are proven from the host with a real SMTP conversation before anything
+    is written; settings that fail are not written and the task fails.
+  - Idempotent. Check mode touches nothing and predicts C(changed). Diff mode masks every secret as C(********),
+    shown as C(******** (changed)) where the secret changes.
+  - Writes are atomic (temporary file in the same folder, then rename).
+author:
+  - email_ops maintainers (@email-ops)
+extends_documentation_fragment:
+  - email_ops.smtp.settings
+  - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  path:
+    description:
+      - The application's configuration file. Created when missing; its folder must exist.
+    type: path
+    required: true
+  app:
+    description:
+      - The application profile (a file C(profiles/<app>.yml) in this collection) saying which format, which keys,
+        and how settings values map to the app's vocabulary.
+      - V(generic) writes the settings keys unchanged as JSON, YAML, INI or env; V(msmtp) writes an msmtprc account.
+    type: str
+    default: generic
+  format:
+    description:
+      - File format. For V(generic), defaults from the suffix of O(path) (C(.json), C(.yml)/C(.yaml),
+        C(.ini)/C(.cfg)/C(.conf), C(.env)). App profiles other than V(generic) fix their format.
+    type: str
+    choices: [json, yaml, ini, env, msmtp]
+  key:
+    description:
+      - Where the block lives. A dotted path for json and yaml (default C(smtp)), a section for ini (default C(smtp)),
+        a variable prefix for env (default C(SMTP_)), the account name for msmtp (default C(default)).
+    type: str
+  state:
+    description:
+      - V(present) writes the block; V(absent) removes only the block and leaves the rest of the file.
+    type: str
+    default: present
+    choices: [present, absent]
+  update_password:
+    description:
+      - V(always) writes the password from O(settings.password).
+      - V(on_create) writes it only when the block is created; an existing block keeps its password.
+    type: str
+    default: always
+    choices: [always, on_create]
+  backup:
+    description: Keep a timestamped copy of the previous file next to it when the file changes.
+    type: bool
+    default: false
+  validate:
+    description:
+      - A command run on the new file before it replaces O(path); it must contain C(%s), the temporary file's path.
+      - A non-zero exit fails the task and leaves O(path) as it was.
+    type: str
+  verify:
+    description:
+      - Prove the new settings from the host before writing them, with the same SMTP client as M(email_ops.smtp.smtp_test).
+      - V(probe) goes as far as RCPT TO (connect, TLS, AUTH, sender and recipient accepted), then RSET and QUIT; nothing is delivered.
+      - V(send) delivers a test message to O(settings.test_email). In check mode V(send) becomes V(probe).
+    type: str
+    default: none
+    choices: [none, probe, send]
+  verify_when:
+    description:
+      - V(changed) verifies only when the block changes; V(always) verifies on every run.
+    type: str
+    default: changed
+    choices: [changed, always]
+  mode:
+    description:
+      - Permissions of the file. Defaults to V('0600') because the file holds a secret.
+      - Other forms as in M(ansible.builtin.file).
+    type: raw
+    default: '0600'
+notes:
+  - The password, app password or token never appears in results, diffs, warnings, errors or C(-vvvv) output.
+  - The yaml format needs PyYAML on the managed host; every other format needs only Python's standard library.
+seealso:
+  - module: email_ops.smtp.smtp_test
+'''
+
+EXAMPLES = r'''
+- name: Write the application's email settings, proven by a real test send first
+  email_ops.smtp.smtp_config:
+    path: /etc/myapp/config.json
+    key: notifications.smtp
+    settings:
+      host: smtp.office365.com
+      port: 587
+      security: starttls
+      username: alerts@example.com
+      password: "{{ vault_smtp_password }}"
+      from_email: alerts@example.com
+      from_name: MyApp alerts
+      test_email: ops@example.com
+      error_recipients:
+        - email: ops@example.com
+          name: Operations
+    verify: send
+    backup: true
+
+- name: The msmtp account cron and git send-email use
+  email_ops.smtp.smtp_config:
+    app: msmtp
+    path: /etc/msmtprc
+    mode: '0640'
+    group: msmtp
+    settings: "{{ smtp_settings }}"
+
+- name: An env file for a container, checked by the app before it replaces the old one
+  email_ops.smtp.smtp_config:
+    path: /srv/app/.env
+    key: MAIL_
+    settings: "{{ smtp_settings }}"
+    validate: /srv/app/bin/check-env %s
+
+- name: Remove the block, keep the rest of the file
+  email_ops.smtp.smtp_config:
+    path: /etc/myapp/app.ini
+    state: absent
+    settings: "{{ smtp_settings }}"
+'''
+
+RETURN = r'''
+path:
+  description: The config file.
+  returned: always
+  type: str
+  sample: /etc/myapp/config.json
+format:
+  description: The format the file was read and written as.
+  returned: always
+  type: str
+  sample: json
+key:
+  description: Where the block lives (dotted path, section, prefix or account).
+  returned: always
+  type: str
+  sample: smtp
+created:
+  description: Whether the file did not exist before this run.
+  returned: always
+  type: bool
+secret_changed:
+  description: Whether a secret (password or token) differs from the one in the file. Its value is never returned.
+  returned: always
+  type: bool
+backup_file:
+  description: The copy of the previous file.
+  returned: when O(backup=true) and the file changed
+  type: str
+  sample: /etc/myapp/config.json.12345.2026-11-24@10:00:00~
+verification:
+  description:
+    - What the SMTP conversation that proved the settings learnt (the facts M(email_ops.smtp.smtp_test) returns),
+      plus C(mode), V(probe) or V(send).
+    - On failure it is returned with C(failure).
+  returned: when the settings were verified
+  type: dict
+  sample: {mode: send, sent: true, stage_reached: send, message_id: "<...@example.com>"}
+failure:
+  description: Why verification failed, for a human and for automation.
+  returned: when verification failed
+  type: dict
+  contains:
+    category:
+      description: One of dns, connect, timeout, tls, certificate, auth, sender, recipient, data, protocol.
+      type: str
+    stage:
+      description: The stage that failed.
+      type: str
+    code:
+      description: The SMTP reply code, when there was one.
+      type: int
+    hint:
+      description: What to do about it.
+      type: str
+msg:
+  description: What happened, in one line.
+  returned: always
+  type: str
+  sample: settings written after a verified send
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError, ConfigFile
+from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
+
+
+def main():
+    argument_spec = settings_argument_spec()
+    argument_spec.update(
+        path=dict(type='path', required=True),
+        app=dict(type='str', default='generic'),
+        format=dict(type='str', choices=['json', 'yaml', 'ini', 'env', 'msmtp']),
+        key=dict(type='str', no_log=False),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        update_password=dict(type='str', default='always', choices=['always', 'on_create'], no_log=False),
+        backup=dict(type='bool', default=False),
+        validate=dict(type='str'),
+        verify=dict(type='str', default='none', choices=['none', 'probe', 'send']),
+        verify_when=dict(type='str', default='changed', choices=['changed', 'always']),
+        mode=dict(type='raw', default='0600'),
+        _profile=dict(type='dict'),  # set by the action plugin from profiles/<app>.yml
+    )
+    module = AnsibleModule(argument_spec=argument_spec, add_file_common_args=True, supports_check_mode=True)
+    if not module.params['_profile']:
+        module.fail_json(msg='smtp_config runs through its action plugin, which supplies the app profile')
+    try:
+        result = ConfigFile(module).run()
+    except (ConfigError, FormatError) as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, 'details', {}))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
