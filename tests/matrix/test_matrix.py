@@ -306,6 +306,7 @@ def test_every_leg_has_its_interpreters():
     assert all(leg.core and leg.python for leg in LEGS)
 
 
+@pytest.mark.timeout(3600)  # the first leg's test also waits for the whole matrix (its fixture)
 @pytest.mark.parametrize('leg', LEGS, ids=[leg.id for leg in LEGS])
 def test_leg(leg, matrix, postfix):
     if leg.id not in matrix:

@@ -29,16 +29,16 @@ CACHE = os.environ.get('EMAIL_OPS_SMTP_VENVS', os.path.expanduser('~/.cache/emai
 
 
 class Leg:
-    def __init__(self, core, python, targets=(), sanity=False):
+    def __init__(self, core, python, targets=(), sanity=False, name=None):
         self.core = core            # ansible-core series, e.g. '2.16'
         self.python = python        # controller Python, e.g. '3.11'
         self.targets = targets      # managed-node Pythons this leg drives
         self.sanity = sanity        # run ansible-test sanity with this core
-        self.id = 'core%s-py%s' % (core, python)
+        self.id = name or 'core%s-py%s' % (core, python)
 
     @property
     def lock_file(self):
-        return os.path.join(HERE, 'lock-%s.txt' % self.core)
+        return os.path.join(HERE, 'lock-%s.txt' % (self.core or self.id))
 
     def key(self):
         with open(self.lock_file, 'rb') as handle:
@@ -63,6 +63,9 @@ LEGS = [
     Leg('2.20', '3.12'),
     Leg('2.21', '3.13', targets=('3.9', '3.10', '3.11', '3.12', '3.13'), sanity=True),
 ]
+
+# galaxy-importer, ansible-builder and antsibull-docs, pinned in lock-tools.txt (they bring their own ansible-core).
+TOOLS = Leg(None, '3.11', name='tools')
 
 
 def find_python(version):
@@ -119,7 +122,7 @@ def ensure_venv(leg, log=sys.stderr):
 
 if __name__ == '__main__':
     # python -m tests.matrix.legs: build every leg's venv whose interpreter exists, report the rest.
-    for each in LEGS:
+    for each in LEGS + [TOOLS]:
         if find_python(each.python):
             print(each.id, ensure_venv(each))
     print('missing:', missing_interpreters() or 'none')
