@@ -18,7 +18,7 @@ description:
   - With O(verify), the new settings are proven from the host with a real SMTP conversation before anything
     is written; settings that fail are not written and the task fails.
   - Idempotent. Check mode touches nothing and predicts C(changed). Diff mode masks every secret as V(********),
-    shown as V(******** \(changed\)) where the secret changes.
+    shown as V(******** (changed\)) where the secret changes.
   - Writes are atomic (temporary file in the same folder, then rename).
 author:
   - email_ops maintainers (@email-ops)
@@ -42,7 +42,7 @@ attributes:
       - email_ops.smtp.smtp
   async:
     support: none
-    details: The task fails with C(async is not supported for this task) and nothing is written.
+    details: The task fails at once, saying that the action does not support async; nothing is written.
   bypass_host_loop:
     support: none
   check_mode:

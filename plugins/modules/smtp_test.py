@@ -41,7 +41,7 @@ attributes:
       - email_ops.smtp.smtp
   async:
     support: none
-    details: The task fails with C(async is not supported for this task); nothing is sent.
+    details: The task fails at once, saying that the action does not support async; nothing is sent.
   bypass_host_loop:
     support: none
   check_mode:
