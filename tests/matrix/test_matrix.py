@@ -344,3 +344,13 @@ def test_leg(leg, matrix, postfix):
         assert len(postfix.wait_for(2, recipient=recipient, timeout=30)) >= 2
     for host in outcome.rollout_hosts:
         assert postfix.wait_for(1, recipient='%s@%s' % (host, postfix.domain), timeout=30)
+
+
+def test_a_missing_interpreter_is_named(monkeypatch, tmp_path):
+    """On a machine without pyenv (a fresh Debian 12 has only 3.11), the legs needing other Pythons are named."""
+    monkeypatch.setenv('PYENV_ROOT', str(tmp_path))
+    monkeypatch.setenv('PATH', '/usr/bin:/bin')
+    missing = missing_interpreters()
+    assert missing['core2.16-py3.11'] == ['3.6', '3.7']
+    assert '3.13' in missing['core2.21-py3.13']
+    assert find_python('2.99') is None
