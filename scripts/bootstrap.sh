@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postfix msmtp openssh-server openssh-client sasl2-bin libsasl2-modules shellcheck)
+APT_PACKAGES=(postfix msmtp openssh-server openssh-client sasl2-bin libsasl2-modules shellcheck dovecot-core debootstrap)
 need_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 missing=()
@@ -19,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-for cmd in postfix postconf msmtp sshd saslpasswd2 shellcheck; do
+for cmd in postfix postconf msmtp sshd saslpasswd2 shellcheck dovecot debootstrap; do
   need_cmd "$cmd" || { echo "bootstrap: '$cmd' is still missing after apt-get install" >&2; exit 1; }
 done
 

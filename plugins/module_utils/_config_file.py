@@ -17,7 +17,7 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError, format_for_path, get_format
-from ansible_collections.email_ops.smtp.plugins.module_utils._profiles import ProfileError, render_block, secret_fields
+from ansible_collections.email_ops.smtp.plugins.module_utils._profiles import ProfileError, render_block
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import MASK, add_secret, protect_secrets
 from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import SmtpFailure, run_session
 
@@ -33,20 +33,27 @@ class ConfigError(Exception):
 
 
 class ConfigFile(object):
-    def __init__(self, module):
+    """One file of an app. `spec` is that file's part of the plan the action plugin rendered from the
+    app profile (see _app_files.py): path, formats, key, what we own, entries, secrets, mode, commands."""
+
+    def __init__(self, module, spec):
         self.module = module
-        self.params = module.params
+        self.spec = spec
+        # Per-file view of the options: the file's own path, mode and validate command.
+        self.params = dict(module.params, path=spec['path'], validate=spec.get('validate'),
+                           mode=spec.get('mode'), owner=spec.get('owner'), group=spec.get('group'))
         self.path = self.params['path']
-        self.profile = self.params['_profile']
-        self.settings = self.params['settings']
+        self.settings = module.params['settings']
         self.format = get_format(self._format_name())
-        self.key = self.params['key'] or self._profile_key()
-        self.secrets = secret_fields(self.profile)
+        self.key = self._profile_key()
+        self.secrets = list(spec.get('secrets') or [])
         protect_secrets(module, self.settings)
+        for name in self.secrets:  # the rendered form of a secret (user:password, an escaped value)
+            add_secret(module, (spec.get('entries') or {}).get(name))
 
     def _format_name(self):
-        allowed = self.profile['formats']
-        name = self.params['format']
+        allowed = self.spec['formats']
+        name = self.spec.get('format')
         if name is None:
             name = allowed[0] if len(allowed) == 1 else format_for_path(self.path)
         if name not in allowed:
@@ -54,8 +61,8 @@ class ConfigFile(object):
         return name
 
     def _profile_key(self):
-        key = self.profile['key']
-        return key[self.format.name] if isinstance(key, dict) else key
+        key = self.spec.get('key')
+        return key.get(self.format.name) if isinstance(key, dict) else key
 
     def run(self):
         old_text = self._read()
@@ -116,10 +123,17 @@ class ConfigFile(object):
             raise ConfigError('cannot parse %s as %s, so it was left as it is: %s' % (self.path, self.format.name, exc))
 
     def _desired_block(self, old_block):
+        """What our part of the file should hold: the rendered entries, plus, where we own only
+        some keys, every other key of the block as it is."""
         try:
-            block = render_block(self.profile, self.settings, self.format.supports_lists)
+            block = render_block(self.spec['entries'], self.format.supports_lists)
         except ProfileError as exc:
             raise ConfigError('app %s: %s' % (self.params['app'], exc))
+        if self.spec.get('own') == 'keys' and old_block:
+            owned = set(self.spec.get('owned') or []) | set(block)
+            kept = dict((name, value) for name, value in old_block.items() if name not in owned)
+            kept.update(block)
+            block = kept
         if self.params['update_password'] == 'on_create' and old_block is not None:
             # An existing block keeps its secret (or its lack of one): rotate it elsewhere.
             for name in self.secrets:

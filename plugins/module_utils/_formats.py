@@ -485,3 +485,201 @@ class _Env(_LineFormat):
 
 
 _CLASSES = {'json': _Json, 'yaml': _Yaml, 'ini': _Ini, 'env': _Env, 'msmtp': _Msmtp}
+
+
+# Formats for the relays' files (added for app profiles). All are sectionless: the block is every
+# `name value` line of the file, so a profile that owns only some keys passes the others back unchanged.
+
+class _Pairs(_LineFormat):
+    """One `name<sep>value` entry per line, no sections (postfix main.cf, lookup tables, dma.conf,
+    aliases). `key` is not used: the whole file is the block. A line starting with white space
+    continues the entry above (postfix, aliases(5)): read joined with one space, and written back
+    as one line. A value is written verbatim: the profile refuses what the app cannot carry."""
+    _ENTRY = None
+    sep = ' '
+    continuation = True
+
+    def _continuations(self, lines):
+        """{entry line index: [indexes of the lines that continue it]}."""
+        found, current = {}, None
+        for index, line in enumerate(lines):
+            body = _strip_eol(line)[0]
+            if self.continuation and current is not None and body[:1] in (' ', '\t') and body.strip() \
+                    and not self._is_comment(body):
+                found.setdefault(current, []).append(index)
+            elif body.strip() and not self._is_comment(body):
+                current = index if self._ENTRY.match(body) else None
+        return found
+
+    def read_block(self, text, key):
+        block = super(_Pairs, self).read_block(text, key)
+        lines = _split(text)
+        for index, more in self._continuations(lines).items():
+            match = self._ENTRY.match(_strip_eol(lines[index])[0])
+            name = match.group('name')
+            if block is not None and name in block:
+                joined = [self._value(match, index + 1)] + [_strip_eol(lines[i])[0].strip() for i in more]
+                block[name] = ' '.join(part for part in joined if part)
+        return block
+
+    def write_block(self, text, key, block):
+        lines = _split(text)
+        drop = set(i for more in self._continuations(lines).values() for i in more)
+        if drop:
+            text = ''.join(line for index, line in enumerate(lines) if index not in drop)
+        return super(_Pairs, self).write_block(text, key, block)
+
+    def _scan(self, lines, key):
+        entries = []
+        for index, line in enumerate(lines):
+            body = _strip_eol(line)[0]
+            if self._is_comment(body) or not body.strip():
+                continue
+            match = self._ENTRY.match(body)
+            if match:
+                entries.append((index, match.group('name'), match))
+        return (entries, entries[-1][0] + 1) if entries else None
+
+    def _new_block(self, text, key, block):
+        return [self._render(key, name, value, None) for name, value in block.items()]
+
+    def remove_block(self, text, key):
+        lines = _split(text)
+        found = self._scan(lines, key)
+        if found is None:
+            return text
+        ours = set(index for index, name, match in found[0])
+        return ''.join(line for index, line in enumerate(lines) if index not in ours)
+
+    def _value(self, match, lineno):
+        return (match.group('value') or '').strip()
+
+    def _render(self, key, name, value, match):
+        if match is not None and match.group('sep'):
+            sep = match.group('sep')
+        else:
+            sep = self.sep
+        start = match.group('indent') if match is not None else ''
+        return start + name + (sep + value if value else '')
+
+    def _check_key(self, key):
+        if key not in (None, ''):
+            raise FormatError('the %s format has no sections or prefixes: leave key empty' % self.name)
+
+    def _check_name(self, name):
+        if not name or re.search(r'[\s#]', name) or name.startswith(('#',)):
+            raise FormatError('%s is not a usable %s key' % (name, self.name))
+
+    def _check_value(self, name, value):
+        if value != value.strip():
+            raise FormatError('%s: a %s value cannot start or end with spaces' % (name, self.name))
+
+
+class _Assign(_Pairs):
+    """`name = value` (postfix main.cf, exim4 macros)."""
+    name = 'assign'
+    sep = ' = '
+    _ENTRY = re.compile(r'^(?P<indent>)(?P<name>[A-Za-z0-9_.-]+)(?P<sep>[ \t]*=[ \t]*)(?P<value>.*)$')
+
+    def _render(self, key, name, value, match):
+        sep = match.group('sep') if match is not None else self.sep
+        if not value:
+            sep = sep.rstrip()
+        elif not sep.endswith((' ', '\t')) and sep.startswith((' ', '\t')):
+            sep += ' '
+        return name + sep + value
+
+    def _check_name(self, name):
+        if not re.match(r'^[A-Za-z0-9_.-]+$', name):
+            raise FormatError('%s is not a usable %s key' % (name, self.name))
+
+
+class _Equals(_Assign):
+    """`name=value` (ssmtp.conf)."""
+    name = 'equals'
+    sep = '='
+
+
+class _Map(_Pairs):
+    """`key value` (postfix lookup tables, OpenSMTPD tables, dma.conf); a key alone is a flag."""
+    name = 'map'
+    _ENTRY = re.compile(r'^(?P<indent>)(?P<name>[^\s#]+)(?:(?P<sep>[ \t]+)(?P<value>.*))?$')
+
+
+class _Aliases(_Pairs):
+    """`name: value` (/etc/aliases)."""
+    name = 'aliases'
+    sep = ': '
+    _ENTRY = re.compile(r'^(?P<indent>)(?P<name>[^\s#:]+)(?P<sep>[ \t]*:[ \t]*)(?P<value>.*)$')
+
+    def _check_name(self, name):
+        if not re.match(r'^[^\s#:]+$', name):
+            raise FormatError('%s is not a usable aliases key' % name)
+
+
+class _Colon(_Pairs):
+    """`key:value` (exim4 passwd.client `host:login:password`, dma auth.conf `user|host:password`)."""
+    name = 'colon'
+    sep = ':'
+    _ENTRY = re.compile(r'^(?P<indent>)(?P<name>[^\s#:]+)(?P<sep>:)(?P<value>.*)$')
+
+    def _check_name(self, name):
+        if not re.match(r'^[^\s#:]+$', name):
+            raise FormatError('%s is not a usable colon-table key' % name)
+
+
+class _ShellVars(_Pairs):
+    """`name='value'` as sourced by sh (Debian's update-exim4.conf.conf)."""
+    name = 'shellvars'
+    continuation = False
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<sep>=)(?P<value>.*)$')
+
+    def _value(self, match, lineno):
+        raw = match.group('value').strip()
+        if raw[:1] in ('"', "'"):
+            end = raw.rfind(raw[0])
+            if end <= 0:
+                raise FormatError('line %d: the value of %s opens a quote it does not close' % (lineno, match.group('name')))
+            return raw[1:end].replace("'\\''", "'")
+        return raw
+
+    def _render(self, key, name, value, match):
+        start = match.group('indent') if match is not None else ''
+        return "%s%s='%s'" % (start, name, value.replace("'", "'\\''"))
+
+    def _check_value(self, name, value):
+        pass
+
+    def _check_name(self, name):
+        if not re.match(r'^[A-Za-z_][A-Za-z0-9_]*$', name):
+            raise FormatError('%s is not a usable shell variable name' % name)
+
+
+class _Whole(object):
+    """The whole file is ours: one entry `content` (nullmailer's remotes, adminaddr; a managed smtpd.conf)."""
+    name = 'whole'
+    supports_lists = False
+
+    def read_block(self, text, key):
+        if not text:
+            return None
+        return {'content': text[:-1] if text.endswith('\n') else text}
+
+    def write_block(self, text, key, block):
+        content = _present(block).get('content')
+        if set(_present(block)) - set(['content']):
+            raise FormatError('the whole format holds one entry, content')
+        if not content:
+            return ''
+        if not isinstance(content, str):
+            raise FormatError('content: the whole format holds text only')
+        return content + '\n'
+
+    def remove_block(self, text, key):
+        return ''
+
+
+_CLASSES.update({'assign': _Assign, 'equals': _Equals, 'map': _Map, 'aliases': _Aliases, 'colon': _Colon,
+                 'shellvars': _ShellVars, 'whole': _Whole})
+# The relays' formats, used by app profiles (FORMATS above lists those `format` picks for generic).
+APP_FORMATS = ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole')

@@ -1,13 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: email_ops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Turn a settings document into an application's own keys, as an app profile (profiles/*.yml) says.
+"""An app file's entries, as the action plugin rendered them from the app profile, in the file's terms.
 
 Internal to the email_ops.smtp collection; not a public API.
 
-A profile is data: `formats` the app's file can be, `key` where the block lives, and `fields`, each
-app key taken from a settings key, optionally through a `map` of values. The action plugin reads the
-profile on the controller and hands it to the module, so this file only interprets it.
+The profile (profiles/<app>.yml) is read, checked and rendered on the controller
+(plugins/plugin_utils/_app_profiles.py); the module receives, per file, the entries already in the
+app's vocabulary. This file only turns them into what the file's format holds: native values for
+json and yaml, text for the line formats.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,43 +16,21 @@ __metaclass__ = type
 
 from email.utils import formataddr
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import SECRET_KEYS
-
 
 class ProfileError(Exception):
     pass
 
 
-def field_spec(spec):
-    """A field is either a settings key or a mapping {from, map, unless_missing, otherwise}."""
-    return {'from': spec} if isinstance(spec, str) else spec
+def render_block(entries, supports_lists):
+    """{app key: value} for the format, omitting unset values.
 
-
-def secret_fields(profile):
-    """App keys that carry a secret: those taken from a secret settings key."""
-    return [name for name, spec in profile['fields'].items() if field_spec(spec)['from'] in SECRET_KEYS]
-
-
-def render_block(profile, settings, supports_lists):
-    """The app's block for `settings`: {app key: value}, omitting unset values.
-
-    Formats without lists or types (ini, env, msmtp) get strings; json and yaml keep native values.
+    Formats without lists or types (ini, env, msmtp, the relays' files) get strings; json and yaml keep native values.
     """
     block = {}
-    for name, spec in profile['fields'].items():
-        spec = field_spec(spec)
-        value = settings.get(spec['from'])
-        if spec.get('unless_missing') and settings.get(spec['unless_missing']) in (None, ''):
-            value = spec.get('otherwise')
-        elif 'map' in spec and value is not None:
-            # The profile travels to the host as JSON, where a YAML key `true` becomes "true": compare as text.
-            value_map = dict((_as_text(key), mapped) for key, mapped in spec['map'].items())
-            if _as_text(value) not in value_map:
-                raise ProfileError('the profile has no value for %s=%s in field %s' % (spec['from'], value, name))
-            value = value_map[_as_text(value)]
+    for name, value in (entries or {}).items():
         if value is None:
             continue
-        block[name] = _without_none(value) if supports_lists else _as_text(value)
+        block[name] = _without_none(value) if supports_lists else as_text(value)
     return block
 
 
@@ -64,7 +43,7 @@ def _without_none(value):
     return value
 
 
-def _as_text(value):
+def as_text(value):
     if isinstance(value, bool):
         return 'true' if value else 'false'
     if isinstance(value, list):  # error_recipients: "Name <a@example.com>, b@example.com"

@@ -60,22 +60,41 @@ attributes:
 options:
   path:
     description:
-      - The application's configuration file. Created when missing; its folder must exist.
+      - The configuration file of an app with one file (V(generic), V(msmtp), V(ssmtp)). Created when missing; its folder must exist.
+      - Required for V(generic); other apps default to the path their profile names (for example C(/etc/msmtprc)).
+      - For an app with several files use O(paths).
     type: path
-    required: true
+  paths:
+    description:
+      - "The files of an app with several files, by the file ids of its profile, for example
+        C({main: /etc/postfix/main.cf, sasl_passwd: /etc/postfix/sasl_passwd}). Files not named keep the profile's default path."
+    type: dict
   app:
     description:
-      - The application profile (a file C(profiles/<app>.yml) in this collection) saying which format, which keys,
+      - The application profile (a file C(profiles/<app>.yml) in this collection) saying which files, formats and keys,
         and how settings values map to the app's vocabulary.
-      - V(generic) writes the settings keys unchanged as JSON, YAML, INI or env; V(msmtp) writes an msmtprc account.
+      - V(generic) writes the settings keys unchanged as JSON, YAML, INI or env; V(msmtp) writes an msmtprc account;
+        V(msmtp-mta) adds the aliases file; V(postfix), V(nullmailer), V(dma), V(exim4), V(opensmtpd) and V(ssmtp)
+        configure the system mail relay.
     type: str
     default: generic
+  profile:
+    description:
+      - A profile file of your own (same schema as the collection's, C(schemas/app_profile.schema.json)) instead of O(app).
+        Looked up in the C(profiles/) folder beside the playbook or role first, as M(ansible.builtin.template) finds templates,
+        then as a path. The app is then called after the file's name unless O(app) is set.
+    type: str
+  plan:
+    description:
+      - Set by the action plugin, never by you. The app profile rendered on the controller for these settings,
+        each file with its path, format, key, entries and commands.
+    type: dict
   format:
     description:
-      - File format. For V(generic), defaults from the suffix of O(path) (C(.json), C(.yml)/C(.yaml),
-        C(.ini)/C(.cfg)/C(.conf), C(.env)). App profiles other than V(generic) fix their format.
+      - File format of the app's main file. For V(generic), defaults from the suffix of O(path) (C(.json), C(.yml)/C(.yaml),
+        C(.ini)/C(.cfg)/C(.conf), C(.env)). App profiles other than V(generic) fix their formats.
     type: str
-    choices: [json, yaml, ini, env, msmtp]
+    choices: [json, yaml, ini, env, msmtp, assign, equals, map, aliases, colon, shellvars, whole]
   key:
     description:
       - Where the block lives. A dotted path for json and yaml (default C(smtp)), a section for ini (default C(smtp)),
@@ -102,6 +121,7 @@ options:
     description:
       - A command run on the new file before it replaces O(path); it must contain C(%s), the temporary file's path.
       - A non-zero exit fails the task and leaves O(path) as it was.
+      - It applies to the app's main file (the first of its profile), replacing the profile's own validate command.
     type: str
   verify:
     description:
@@ -119,10 +139,10 @@ options:
     choices: [changed, always]
   mode:
     description:
-      - Permissions of the file. Defaults to V('0600') because the file holds a secret.
-      - Other forms as in M(ansible.builtin.file).
+      - Permissions of the files. By default each file gets the mode its profile names, V('0600') unless the app
+        needs others to read it (for example Postfix's C(main.cf)).
+      - Other forms as in M(ansible.builtin.file). Set here, it applies to every file of the app, as do O(owner) and O(group).
     type: raw
-    default: '0600'
 notes:
   - The password, app password or token never appears in results, diffs, warnings, errors or C(-vvvv) output;
     only RV(secret_changed) says whether it changed. Keep it in Ansible Vault.
@@ -183,8 +203,25 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+app:
+  description: The app whose profile was written.
+  returned: always
+  type: str
+  sample: postfix
+files:
+  description: Per file of the app (by its profile id) what happened, with the same keys as the top level.
+  returned: always
+  type: dict
+  sample: {main: {path: /etc/postfix/main.cf, changed: true, created: false, format: assign, secret_changed: false}}
+service:
+  description:
+    - How the app takes the change, from its profile; the configure role's default for O(app).
+    - C(action) is one of V(reload), V(restart), V(command) (with C(command)) or V(none) (the app reads its files on every use).
+  returned: always
+  type: dict
+  sample: {name: postfix, action: reload}
 path:
-  description: The config file.
+  description: The config file (the app's main file).
   returned: always
   type: str
   sample: /etc/myapp/config.json
@@ -253,7 +290,8 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError, ConfigFile
+from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
+from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError
 from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
 
@@ -261,9 +299,12 @@ from ansible_collections.email_ops.smtp.plugins.module_utils._settings import se
 def main():
     argument_spec = settings_argument_spec()
     argument_spec.update(
-        path=dict(type='path', required=True),
+        path=dict(type='path'),
+        paths=dict(type='dict'),
         app=dict(type='str', default='generic'),
-        format=dict(type='str', choices=['json', 'yaml', 'ini', 'env', 'msmtp']),
+        profile=dict(type='str'),
+        plan=dict(type='dict'),  # set by the action plugin from the app profile
+        format=dict(type='str', choices=['json', 'yaml', 'ini', 'env', 'msmtp', 'assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole']),
         key=dict(type='str', no_log=False),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         update_password=dict(type='str', default='always', choices=['always', 'on_create'], no_log=False),
@@ -271,14 +312,13 @@ def main():
         validate=dict(type='str'),
         verify=dict(type='str', default='none', choices=['none', 'probe', 'send']),
         verify_when=dict(type='str', default='changed', choices=['changed', 'always']),
-        mode=dict(type='raw', default='0600'),
-        _profile=dict(type='dict'),  # set by the action plugin from profiles/<app>.yml
+        mode=dict(type='raw'),
     )
     module = AnsibleModule(argument_spec=argument_spec, add_file_common_args=True, supports_check_mode=True)
-    if not module.params['_profile']:
-        module.fail_json(msg='smtp_config runs through its action plugin, which supplies the app profile')
+    if not module.params['plan']:
+        module.fail_json(msg='smtp_config runs through its action plugin, which renders the app profile into plan')
     try:
-        result = ConfigFile(module).run()
+        result = AppFiles(module).run()
     except (ConfigError, FormatError) as exc:
         module.fail_json(msg=str(exc), **getattr(exc, 'details', {}))
     module.exit_json(**result)

@@ -1,37 +1,238 @@
 # -*- coding: utf-8 -*-
 # Copyright: email_ops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""App profiles (profiles/<app>.yml), read on the controller once per run.
+"""App profiles (profiles/<app>.yml, or a user's own file): loaded and checked against
+schemas/app_profile.schema.json, then rendered on the controller into the module's `plan`.
 
 Internal to the email_ops.smtp collection; not a public API.
+
+Templates run in jinja2's SandboxedEnvironment and see only the settings document (defaults
+filled in) and `paths`, the files' paths by id. A rendered value of '' means "not set": the key is
+left out (and removed where we own it).
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import os
+import posixpath
 
 import yaml
+from jinja2 import StrictUndefined
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import SECRET_KEYS, settings_argument_spec
+
+try:
+    from jsonschema import Draft202012Validator
+except ImportError:  # the settings validation reports the missing library first
+    Draft202012Validator = None
 
 PROFILES_DIR = os.path.join(os.path.dirname(__file__), '..', '..', 'profiles')
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), '..', '..', 'schemas', 'app_profile.schema.json')
+
+
+class ProfileProblem(Exception):
+    """A broken profile or a setting the app cannot express: the message names the file or the app."""
+
+
+def _validator():
+    with open(SCHEMA_PATH) as handle:
+        return Draft202012Validator(json.load(handle)) if Draft202012Validator else None
+
+
+_VALIDATOR = _validator()
+
+
+def load_profile(path):
+    """The profile in the YAML file `path`, checked against the schema; ProfileProblem names every problem."""
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except (IOError, OSError) as exc:
+        raise ProfileProblem('cannot read profile %s: %s' % (path, exc.strerror))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = ' at line %d' % (mark.line + 1) if mark else ''
+        raise ProfileProblem('profile %s is not valid YAML%s: %s' % (path, where, getattr(exc, 'problem', exc)))
+    if _VALIDATOR is not None:
+        errors = sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            raise ProfileProblem('profile %s is not a valid app profile (schemas/app_profile.schema.json): %s'
+                                 % (path, '; '.join('%s: %s' % (e.json_path, e.message) for e in errors)))
+    ids = [item['id'] for item in data['files']]
+    if len(set(ids)) != len(ids):
+        raise ProfileProblem('profile %s: file ids must be unique, got %s' % (path, ', '.join(ids)))
+    return data
 
 
 def _load_all():
-    profiles = {}
-    for name in sorted(os.listdir(PROFILES_DIR)):
-        if name.endswith('.yml'):
-            with open(os.path.join(PROFILES_DIR, name)) as handle:
-                profiles[name[:-len('.yml')]] = yaml.safe_load(handle)
-    return profiles
+    return dict((name[:-len('.yml')], os.path.join(PROFILES_DIR, name))
+                for name in sorted(os.listdir(PROFILES_DIR)) if name.endswith('.yml'))
 
 
-PROFILES = _load_all()
+PROFILE_FILES = _load_all()
+_CACHE = {}
 
 
 def get_profile(app):
-    """The profile for `app`, or None; `known_apps()` lists the names for an error message."""
-    return PROFILES.get(app)
+    """The collection's profile for `app`, or None; `known_apps()` lists the names for an error message."""
+    if app not in PROFILE_FILES:
+        return None
+    if app not in _CACHE:
+        _CACHE[app] = load_profile(PROFILE_FILES[app])
+    return _CACHE[app]
 
 
 def known_apps():
-    return sorted(PROFILES)
+    return sorted(PROFILE_FILES)
+
+
+# Rendering
+
+def _environment():
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
+                               trim_blocks=True, lstrip_blocks=True)
+    env.filters['dirname'] = posixpath.dirname
+    env.filters['basename'] = posixpath.basename
+    env.filters['sh_quote'] = lambda value: "'%s'" % str(value).replace("'", "'\\''")
+    env.filters['url_quote'] = _url_quote
+    env.filters['emails'] = lambda recipients: [item['email'] for item in recipients or []]
+    return env
+
+
+def _url_quote(value):
+    try:
+        from urllib.parse import quote
+    except ImportError:  # pragma: no cover (Python 2 controllers are not supported)
+        from urllib import quote
+    return quote(str(value), safe='')
+
+
+_ENV = _environment()
+
+
+def normalized_settings(settings):
+    """The settings with the module's defaults filled in, as the module will see them."""
+    result = ArgumentSpecValidator(settings_argument_spec()).validate({'settings': settings})
+    return result.validated_parameters['settings']
+
+
+def _is_template(text):
+    return isinstance(text, str) and ('{{' in text or '{%' in text)
+
+
+def _render(template, context, where):
+    try:
+        return _ENV.from_string(template).render(context)
+    except TemplateError as exc:
+        raise ProfileProblem('%s: %s' % (where, exc))
+
+
+def _truth(text):
+    return text.strip().lower() not in ('', 'false', 'none', '0', 'no')
+
+
+def _as_text(value):
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return '' if value is None else str(value)
+
+
+def _entry(spec, settings, context, where):
+    """One entry's value: native for a settings key, text for a template; None when unset."""
+    if isinstance(spec, str) and not _is_template(spec):
+        return settings.get(spec)
+    if isinstance(spec, str):
+        return _render(spec, context, where) or None
+    if 'value' in spec:
+        return spec['value']
+    if 'flag' in spec:
+        return '' if _truth(_render(spec['flag'], context, where)) else None
+    value = settings.get(spec['from'])
+    if spec.get('unless_missing') and settings.get(spec['unless_missing']) in (None, ''):
+        return spec.get('otherwise')
+    if 'map' in spec and value is not None:
+        value_map = dict((_as_text(key), mapped) for key, mapped in spec['map'].items())
+        if _as_text(value) not in value_map:
+            raise ProfileProblem('%s: the profile has no value for %s=%s' % (where, spec['from'], _as_text(value)))
+        return value_map[_as_text(value)]
+    return value
+
+
+def _uses_secret(spec):
+    if isinstance(spec, dict):
+        return spec.get('from') in SECRET_KEYS
+    if _is_template(spec):
+        return any(key in spec for key in SECRET_KEYS)
+    return spec in SECRET_KEYS
+
+
+def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
+    """The module's `plan`: every file with its path, format, key, entries (rendered) and commands.
+
+    `paths` ({id: path}) and `path` (one-file apps) override the profile's default paths. `overrides`
+    (format, key, mode, owner, group, validate) are the task's own options. Raises ProfileProblem.
+    """
+    overrides = overrides or {}
+    files = profile['files']
+    paths = dict(paths or {})
+    unknown = sorted(set(paths) - set(item['id'] for item in files))
+    if unknown:
+        raise ProfileProblem('app %s has no file %s: its files are %s'
+                             % (app, ', '.join(unknown), ', '.join(item['id'] for item in files)))
+    if path:
+        if len(files) > 1:
+            raise ProfileProblem('app %s has several files (%s): give paths: {<id>: <path>} instead of path'
+                                 % (app, ', '.join(item['id'] for item in files)))
+        paths[files[0]['id']] = path
+    for item in files:
+        paths.setdefault(item['id'], item.get('path'))
+        if not paths[item['id']]:
+            raise ProfileProblem('app %s: file %s has no default path: set path (or paths.%s)' % (app, item['id'], item['id']))
+
+    settings = normalized_settings(settings)
+    context = dict(settings, paths=paths)
+    for rule in profile.get('refuse') or []:
+        if _truth(_render(rule['if'], context, 'app %s refuse rule' % app)):
+            raise ProfileProblem('app %s cannot express these settings: %s' % (app, rule['msg']))
+    warnings = ['app %s: %s' % (app, rule['msg']) for rule in profile.get('warn') or []
+                if _truth(_render(rule['if'], context, 'app %s warn rule' % app))]
+
+    plan_files = []
+    for index, item in enumerate(files):
+        where = 'app %s, file %s' % (app, item['id'])
+        entries, secrets = {}, []
+        for name, spec in item['entries'].items():
+            key = _render(name, context, where) if _is_template(name) else name
+            if not key:
+                continue
+            entries[key] = _entry(spec, settings, context, '%s, entry %s' % (where, name))
+            if _uses_secret(spec):
+                secrets.append(key)
+        spec = dict(id=item['id'], path=paths[item['id']], formats=item['formats'], key=item.get('key'),
+                    own=item.get('own', 'block'), owned=[name for name in item['entries'] if not _is_template(name)],
+                    entries=entries, secrets=secrets, mode=item.get('mode', '0600'),
+                    owner=item.get('owner'), group=item.get('group'), validate=item.get('validate'), format=None)
+        if item.get('after_change'):
+            spec['after_change'] = _render(item['after_change'], dict(context, path=paths[item['id']]), where)
+        if index == 0:  # the task's own options concern the app's main file
+            if overrides.get('validate'):
+                spec['validate'] = overrides['validate']
+            if overrides.get('format'):
+                spec['format'] = overrides['format']
+            if overrides.get('key') is not None:
+                spec['key'] = overrides['key']
+        for attribute in ('mode', 'owner', 'group'):
+            if overrides.get(attribute) is not None:
+                spec[attribute] = overrides[attribute]
+        plan_files.append(spec)
+    checks = [_render(command, context, 'app %s check' % app) for command in profile.get('check') or []]
+    service = dict(profile.get('service') or {'action': 'none'})
+    if service.get('command'):
+        service['command'] = _render(service['command'], context, 'app %s service command' % app)
+    return dict(app=app, files=plan_files, checks=checks, service=service), warnings

@@ -104,12 +104,14 @@ def test_canary_first_then_batches_then_nothing_to_do(sshd, postfix, ansible, tm
         assert written['host'] == settings['host'] and written['port'] == settings['port']
         assert written['username'] == settings['username'] and written['ca_file'] == settings['ca_file']
         assert written['test_email'] == '%s@%s' % (name, postfix.domain)
-        assert results[CONFIG_TASK][name]['verification']['mode'] == 'send'
-    for name in HOSTS:  # one test message per host, sent from that host's own run
-        assert len(postfix.wait_for(1, recipient='%s@%s' % (name, postfix.domain))) == 1
+    # smtp_verify_deliveries once (the default): the documents differ only in test_email, so the canary delivers
+    # and every other host proves its own path with a probe to RCPT TO.
+    modes = dict((name, results[CONFIG_TASK][name]['verification']['mode']) for name in HOSTS)
+    assert modes == dict((name, 'send' if name == CANARY else 'probe') for name in HOSTS)
+    assert len(postfix.wait_for(1, recipient='%s@%s' % (CANARY, postfix.domain))) == 1
     time.sleep(QUIET)
-    assert len(postfix.messages()) == len(HOSTS), postfix.messages()
-    assert summary(results) == dict((h, 'changed, verified by send') for h in HOSTS)
+    assert len(postfix.messages()) == 1, postfix.messages()
+    assert summary(results) == dict((h, 'changed, verified by %s' % modes[h]) for h in HOSTS)
 
     # Second run: nothing changes, nothing is verified (verify_when: changed), nothing is sent.
     postfix.clear()
@@ -121,6 +123,18 @@ def test_canary_first_then_batches_then_nothing_to_do(sshd, postfix, ansible, tm
     assert summary(results) == dict((h, 'unchanged') for h in HOSTS)
     time.sleep(QUIET)
     assert postfix.messages() == []
+
+
+def test_every_host_delivers_its_own_test_message_when_asked(sshd, postfix, ansible, tmp_path):
+    fleet = Fleet(sshd, postfix, ansible, tmp_path)
+    postfix.clear()
+    run, results = fleet.rollout(smtp_verify_deliveries='every_host')
+    assert run.rc == 0, run
+    for name in HOSTS:  # one test message per host, sent from that host's own run
+        assert results[CONFIG_TASK][name]['verification']['mode'] == 'send'
+        assert len(postfix.wait_for(1, recipient='%s@%s' % (name, postfix.domain))) == 1
+    time.sleep(QUIET)
+    assert len(postfix.messages()) == len(HOSTS), postfix.messages()
 
 
 def test_bad_password_on_the_canary_stops_the_fleet(sshd, postfix, ansible, tmp_path):

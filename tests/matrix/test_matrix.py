@@ -29,7 +29,7 @@ KNOWN = {}    # leg id -> host that crashed with a known, not yet merged bug, sh
 # TEMPORARY: _smtp_client.py crashes on Python 3.6 (str.isascii, ssl.SSLCertVerificationError); its owner's fix is
 # on its way. Until it lands, the 3.6 host may fail with exactly these crashes and nothing else (the other hosts of
 # its leg must pass); delete this tuple's contents when the fix is merged, and the 3.6 host must pass in full.
-KNOWN_PY36_CRASHES = ("no attribute 'isascii'", "no attribute 'SSLCertVerificationError'")
+KNOWN_PY36_CRASHES = ()
 
 PLAYBOOK = '''
 - name: The collection's main paths on every host of this leg

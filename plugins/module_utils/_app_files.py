@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: email_ops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""smtp_config across all the files of an app: one ConfigFile per file, one result, all or nothing.
+
+Internal to the email_ops.smtp collection; not a public API.
+
+The plan (module option `plan`, set by the action plugin from the app profile) lists the files, each
+with its entries already rendered, and the app's `check` commands. The run:
+  1. reads every file and works out its new text (nothing written yet);
+  2. verifies the settings once, before anything is written (verify, verify_when);
+  3. writes every changed file to a temp file and runs its validate command, before renaming any;
+  4. renames them in turn; if one fails, the files already renamed get their old text back;
+  5. runs each changed file's after-change command, then the app's check commands; if one fails,
+     every changed file gets its old text back and the task fails.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError, ConfigFile
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import add_secret
+
+
+class AppFiles(object):
+    def __init__(self, module):
+        self.module = module
+        self.plan = module.params['plan']
+        self.files = []
+        for spec in self.plan['files']:
+            try:
+                self.files.append(ConfigFile(module, spec))
+            except ConfigError as exc:
+                raise self._named(spec, exc)
+        self.several = len(self.files) > 1
+
+    def _named(self, spec, exc):
+        if len(self.plan['files']) == 1:
+            return exc
+        return ConfigError('%s file %s (%s): %s' % (self.plan['app'], spec['id'], spec['path'], exc), exc.details)
+
+    def run(self):
+        state = self.module.params['state']
+        steps = []
+        for config in self.files:
+            try:
+                steps.append(self._prepare(config, state))
+            except ConfigError as exc:
+                raise self._named(config.spec, exc)
+        any_changed = any(step['changed'] for step in steps)
+
+        verification = self.files[0]._verify(any_changed)
+
+        if any_changed and not self.module.check_mode:
+            self._write_all(steps)
+
+        results = {}
+        for config, step in zip(self.files, steps):
+            entry = dict(path=config.path, format=config.format.name, key=config.key, changed=step['changed'],
+                         created=step['changed'] and step['old_text'] == '' and not step['existed'],
+                         secret_changed=step['secret_changed'])
+            if step.get('backup_file'):
+                entry['backup_file'] = step['backup_file']
+            if state == 'present' or os.path.exists(config.path):
+                entry['changed'] = config._apply_file_attributes(entry['changed'])
+            results[config.spec['id']] = entry
+
+        first = results[self.files[0].spec['id']]
+        result = dict(first, changed=any(item['changed'] for item in results.values()),
+                      secret_changed=any(item['secret_changed'] for item in results.values()), app=self.plan['app'])
+        result.pop('backup_file', None)
+        if first.get('backup_file'):
+            result['backup_file'] = first['backup_file']
+        result['files'] = results
+        result['service'] = self.plan.get('service') or {'action': 'none'}
+        if verification is not None:
+            result['verification'] = verification
+        if self.module._diff:
+            diffs = [config._diff(step['old_text'], step['old_block'], step['new_block'])
+                     for config, step in zip(self.files, steps)]
+            result['diff'] = diffs[0] if len(diffs) == 1 else diffs
+        result['msg'] = self.files[0]._summary(result)
+        return result
+
+    def _prepare(self, config, state):
+        old_text = config._read()
+        old_block = config._read_block(old_text)
+        for name in config.secrets:
+            add_secret(self.module, (old_block or {}).get(name))
+        own = config.spec.get('own', 'block')
+        if state == 'present':
+            new_block = config._desired_block(old_block)
+        elif own == 'keys':
+            owned = set(config.spec.get('owned') or []) | set(config.spec.get('entries') or {})
+            new_block = dict((n, v) for n, v in (old_block or {}).items() if n not in owned) or None
+        else:
+            new_block = None
+        changed = (old_block or {}) != (new_block or {})
+        if not changed:
+            new_text = old_text
+        elif new_block is None and own != 'keys':
+            new_text = config.format.remove_block(old_text, config.key)
+        else:
+            new_text = config.format.write_block(old_text, config.key, new_block or {})
+        secret_changed = any((old_block or {}).get(n) != (new_block or {}).get(n) for n in config.secrets)
+        return dict(old_text=old_text, old_block=old_block, new_block=new_block, new_text=new_text,
+                    changed=changed, secret_changed=secret_changed, existed=os.path.exists(config.path))
+
+    def _write_all(self, steps):
+        pairs = [(config, step) for config, step in zip(self.files, steps) if step['changed']]
+        if self.several:
+            for config, step in pairs:  # every new file proven before the first rename
+                self._prevalidate(config, step['new_text'])
+        done = []
+        try:
+            for config, step in pairs:
+                try:
+                    step['backup_file'] = config._write(step['new_text'])
+                except ConfigError as exc:
+                    raise self._named(config.spec, exc)
+                done.append((config, step))
+            for config, step in pairs:
+                self._run(config.spec.get('after_change'), config.spec, 'after-change command')
+            if pairs:
+                for command in self.plan.get('checks') or []:
+                    self._run(command, None, 'check')
+        except ConfigError as exc:
+            self._restore(done)
+            raise ConfigError('%s; the files were restored' % exc if done and self.several else str(exc), exc.details)
+
+    def _prevalidate(self, config, text):
+        if not config.params['validate']:
+            return
+        folder, name = os.path.split(os.path.abspath(config.path))
+        fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.check', dir=folder)
+        try:
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(to_bytes(text))
+            try:
+                config._validate(tmp)
+            except ConfigError as exc:
+                raise self._named(config.spec, exc)
+        finally:
+            os.unlink(tmp)
+
+    def _run(self, command, spec, what):
+        if not command:
+            return
+        rc, out, err = self.module.run_command(command, use_unsafe_shell=False)
+        if rc != 0:
+            where = ' for file %s' % spec['id'] if spec else ''
+            raise ConfigError('%s %s%s failed with rc %d: %s' % (self.plan['app'], what, where, rc, to_native(err or out).strip()))
+
+    def _restore(self, done):
+        for config, step in reversed(done):
+            if not step['existed']:
+                if os.path.exists(config.path):
+                    os.unlink(config.path)
+                continue
+            params = config.params
+            config.params = dict(params, validate=None, backup=False)
+            try:
+                config._write(step['old_text'])
+            finally:
+                config.params = params
+            try:
+                self._run(config.spec.get('after_change'), config.spec, 'after-change command')
+            except ConfigError:
+                pass  # the old file is back; the failure being reported is the one that matters

@@ -1,0 +1,68 @@
+"""smtp_verify_deliveries: a rollout to ten hosts delivers one test message, and every other host still proves its
+own settings with a probe to RCPT TO, so a host that cannot send is caught in whatever batch it is."""
+import json
+import sys
+import time
+
+import yaml
+
+ROLLOUT = 'email_ops.smtp.rollout'
+HOSTS = ['h%02d' % n for n in range(1, 11)]  # serial [1, 25%, 100%]: [h01], [h02, h03], [h04 ... h10]
+CONFIG_TASK = 'email_ops.smtp.configure : Prove the new email settings from this host, then write them'
+QUIET = 1.5  # seconds to wait before concluding that Postfix delivered nothing more
+
+
+def rollout(ansible, postfix, tmp_path, host_vars=None, **group_vars):
+    hosts = {}
+    for name in HOSTS:
+        hosts[name] = dict(ansible_connection='local', ansible_python_interpreter=sys.executable,
+                           smtp_config_path=str(tmp_path / ('%s.json' % name)))
+        hosts[name].update((host_vars or {}).get(name, {}))
+    settings = postfix.settings('submission', test_email='ops@' + postfix.domain)
+    inventory = {'all': {'hosts': hosts, 'vars': dict(smtp_settings=settings, **group_vars)}}
+    path = tmp_path / 'inventory.yml'
+    path.write_text(yaml.safe_dump(inventory))
+    run, results = ansible.playbook_json(ROLLOUT, inventory=str(path))
+    assert postfix.password not in run.all_output
+    return run, results
+
+
+def test_ten_hosts_deliver_one_message_and_probe_the_rest(postfix, ansible, tmp_path):
+    postfix.clear()
+    run, results = rollout(ansible, postfix, tmp_path)
+    assert run.rc == 0, run
+    modes = dict((name, results[CONFIG_TASK][name]['verification']['mode']) for name in HOSTS)
+    assert modes == dict((name, 'send' if name == 'h01' else 'probe') for name in HOSTS)
+    for name in HOSTS:
+        assert results[CONFIG_TASK][name]['verification']['stage_reached'] == ('send' if name == 'h01' else 'rcpt')
+    postfix.wait_for(1)
+    time.sleep(QUIET)
+    assert len(postfix.messages()) == 1, postfix.messages()
+
+
+def test_a_broken_host_in_a_later_batch_is_caught_by_its_probe(postfix, ansible, tmp_path):
+    postfix.clear()
+    # h07 is in the last batch, and its test address is one the server refuses: its probe must fail there,
+    # although it delivers nothing and its document (test_email aside) is the canary's.
+    broken = {'h07': {'smtp_settings': postfix.settings('submission', test_email='ops@elsewhere.invalid')}}
+    run, results = rollout(ansible, postfix, tmp_path, host_vars=broken)
+    assert run.rc == 2, run
+    failed = results[CONFIG_TASK]['h07']
+    assert failed['_status'] == 'failed' and failed['failure']['category'] == 'recipient', failed
+    assert not (tmp_path / 'h07.json').exists()
+    for name in HOSTS:
+        if name != 'h07':
+            assert json.loads((tmp_path / ('%s.json' % name)).read_text())['smtp']['host'] == postfix.host
+    postfix.wait_for(1)
+    time.sleep(QUIET)
+    assert len(postfix.messages()) == 1, postfix.messages()
+
+
+def test_every_host_keeps_one_message_per_host(postfix, ansible, tmp_path):
+    postfix.clear()
+    run, results = rollout(ansible, postfix, tmp_path, smtp_verify_deliveries='every_host')
+    assert run.rc == 0, run
+    assert all(results[CONFIG_TASK][name]['verification']['mode'] == 'send' for name in HOSTS)
+    postfix.wait_for(len(HOSTS))
+    time.sleep(QUIET)
+    assert len(postfix.messages()) == len(HOSTS)

@@ -1,0 +1,144 @@
+"""Every relay profile through the module's own multi-file code (AppFiles over ConfigFile), on real files in a
+temp folder, with a stand-in for AnsibleModule: what we do not own survives, a second run changes nothing on
+any file, check mode touches nothing, commands run only after a change, and a failure restores every file."""
+import os
+import shutil
+import stat
+
+import pytest
+
+from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
+from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import get_profile, render_plan
+
+OPTIONS = settings_argument_spec()['settings']['options']
+PASSWORD = 'p"a\'s\\s;o:r%d$'
+SETTINGS = dict(host='smtp.example.com', port=587, username='relay@example.com', password=PASSWORD,
+                from_email='alerts@example.com', error_recipients=[{'email': 'ops@example.com'}])
+# What the admin already has in each file: none of it is ours, all of it must survive.
+FOREIGN = {
+    ('postfix', 'main'): '# Debian\nmyhostname = h.example.com\nsmtpd_banner = $myhostname ESMTP\n',
+    ('postfix', 'virtual'): 'abuse ops@example.com\n',
+    ('dma', 'conf'): '# dma\nSPOOLDIR /var/spool/dma\n',
+    ('dma', 'aliases'): 'postmaster: root\n',
+    ('exim4', 'conf'): "dc_other_hostnames='h.example.com'\ndc_local_interfaces='127.0.0.1'\n",
+    ('exim4', 'macros'): 'MAIN_TLS_ENABLE = 1\n',
+    ('exim4', 'aliases'): 'postmaster: root\n',
+    ('exim4', 'email_addresses'): 'www-data: web@example.com\n',
+    ('opensmtpd', 'aliases'): 'postmaster: root\n',
+    ('ssmtp', 'main'): '# ssmtp\nDebug=NO\n',
+    ('ssmtp', 'revaliases'): 'www-data:web@example.com:smtp.example.com:587\n',
+    ('msmtp-mta', 'main'): '# system\ndefaults\nlogfile /var/log/msmtp\n\naccount other\nhost other.example.com\n',
+    ('msmtp-mta', 'aliases'): 'postmaster: root\n',
+}
+RELAYS = ['postfix', 'nullmailer', 'dma', 'exim4', 'opensmtpd', 'ssmtp', 'msmtp-mta']
+
+
+class FakeModule(object):
+    """The few AnsibleModule members AppFiles and ConfigFile use."""
+
+    def __init__(self, plan, settings, check_mode=False, fail_on=None):
+        normalized = dict((key, spec.get('default')) for key, spec in OPTIONS.items())
+        normalized.update(settings)
+        self.params = dict(settings=normalized, app=plan['app'], plan=plan, state='present', update_password='always',
+                           backup=False, validate=None, unsafe_writes=False, verify='none', verify_when='changed')
+        self.check_mode, self._diff, self.no_log_values = check_mode, True, set()
+        self.commands, self.fail_on = [], fail_on
+
+    def run_command(self, command, use_unsafe_shell=False):
+        self.commands.append(command)
+        return (1, '', 'refused') if self.fail_on and self.fail_on in command else (0, '', '')
+
+    def atomic_move(self, src, dest, unsafe_writes=False):
+        os.rename(src, dest)
+
+    def backup_local(self, path):
+        shutil.copy(path, path + '.bak')
+        return path + '.bak'
+
+    def load_file_common_arguments(self, params):
+        return dict(path=params['path'], mode=params['mode'])
+
+    def set_fs_attributes_if_different(self, file_args, changed):
+        if file_args['mode'] and stat.S_IMODE(os.stat(file_args['path']).st_mode) != int(file_args['mode'], 8):
+            if self.check_mode:  # as AnsibleModule: predict, do not touch
+                return True
+            os.chmod(file_args['path'], int(file_args['mode'], 8))
+            return True
+        return changed
+
+
+def plan_for(app, folder, settings=None):
+    paths = dict((item['id'], str(folder / item['id'])) for item in get_profile(app)['files'])
+    plan, _warnings = render_plan(app, get_profile(app), settings or SETTINGS, paths=paths,
+                                  overrides={'owner': None, 'group': None})
+    for spec in plan['files']:
+        spec['owner'] = spec['group'] = None  # the test user need not have the apps' groups
+    return plan
+
+
+def state(folder):
+    found = {}
+    for name in sorted(os.listdir(str(folder))):
+        info = os.stat(str(folder / name))
+        found[name] = ((folder / name).read_text(), info.st_mtime_ns, stat.S_IMODE(info.st_mode))
+    return found
+
+
+@pytest.mark.parametrize('app', RELAYS)
+def test_relay_files_four_runs(app, tmp_path):
+    for (name, file_id), text in FOREIGN.items():
+        if name == app:
+            (tmp_path / file_id).write_text(text)
+    plan = plan_for(app, tmp_path)
+    before = state(tmp_path)
+
+    module = FakeModule(plan, SETTINGS, check_mode=True)
+    result = AppFiles(module).run()
+    assert result['changed'] and state(tmp_path) == before and module.commands == []
+    assert len(result['diff']) == len(plan['files']) > 1
+
+    module = FakeModule(plan, SETTINGS)
+    result = AppFiles(module).run()
+    assert result['changed'] and sorted(result['files']) == sorted(item['id'] for item in plan['files'])
+    assert PASSWORD in module.no_log_values
+    for (name, file_id), text in FOREIGN.items():
+        if name == app:
+            written = (tmp_path / file_id).read_text()
+            for line in text.splitlines(True):
+                assert line in written, '%s %s lost %r' % (app, file_id, line)
+    expected = [spec['after_change'] for spec in plan['files'] if spec.get('after_change')] + plan['checks']
+    assert module.commands == expected
+    assert PASSWORD not in repr(result['diff'])
+    written = state(tmp_path)
+
+    for check_mode in (True, False):
+        module = FakeModule(plan, SETTINGS, check_mode=check_mode)
+        result = AppFiles(module).run()
+        assert result['changed'] is False and not any(item['changed'] for item in result['files'].values())
+        assert state(tmp_path) == written and module.commands == []
+
+
+@pytest.mark.parametrize('app', ['postfix', 'exim4', 'opensmtpd'])
+def test_failed_check_restores_every_file(app, tmp_path):
+    for (name, file_id), text in FOREIGN.items():
+        if name == app:
+            (tmp_path / file_id).write_text(text)
+    before = dict((name, text) for name, (text, _mtime, _mode) in state(tmp_path).items())
+    plan = plan_for(app, tmp_path)
+    module = FakeModule(plan, SETTINGS, fail_on=plan['checks'][0].split()[0])
+    with pytest.raises(ConfigError, match='check failed with rc 1: refused; the files were restored'):
+        AppFiles(module).run()
+    after = dict((name, text) for name, (text, _mtime, _mode) in state(tmp_path).items())
+    assert after == before
+
+
+def test_changed_settings_touch_only_the_files_they_concern(tmp_path):
+    plan = plan_for('postfix', tmp_path)
+    AppFiles(FakeModule(plan, SETTINGS)).run()
+    changed = dict(SETTINGS, error_recipients=[{'email': 'noc@example.com'}])
+    module = FakeModule(plan_for('postfix', tmp_path, changed), changed)
+    result = AppFiles(module).run()
+    assert [name for name, item in sorted(result['files'].items()) if item['changed']] == ['virtual']
+    assert module.commands == ['postmap -c %s hash:%s' % (tmp_path, tmp_path / 'virtual'), 'postfix -c %s check' % tmp_path]
