@@ -1,7 +1,7 @@
 # One entry point. `make demo` runs the demo, `make test` every test; both bootstrap a fresh machine.
 PY := .venv/bin/python
 
-.PHONY: bootstrap demo test unit bench build changelog clean
+.PHONY: bootstrap demo test unit matrix bench build changelog clean
 
 bootstrap:
 	./scripts/bootstrap.sh
@@ -14,6 +14,10 @@ test: bootstrap
 
 unit: bootstrap
 	$(PY) -m pytest tests/unit
+
+# The version matrix alone (part of `make test`): every ansible-core leg, its managed-node Pythons, sanity on 2.16/2.21.
+matrix: bootstrap
+	$(PY) -m pytest tests/matrix
 
 bench: bootstrap
 	$(PY) bench/run.py

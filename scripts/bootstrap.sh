@@ -29,11 +29,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python requirements into .venv"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements-dev.txt
+  # constraints.txt pins every package (and dependency) to the versions the suite was last green with.
+  .venv/bin/pip install -q -r requirements-dev.txt -c constraints.txt
   echo "$want" > "$stamp"
 fi
 .venv/bin/python -c "import ansible, jsonschema, aiosmtpd, trustme, yaml" \

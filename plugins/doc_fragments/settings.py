@@ -43,10 +43,11 @@ options:
       auth_method:
         description:
           - SASL mechanism. V(auto) picks the strongest one the server offers when a O(settings.username) is given.
-          - V(xoauth2) sends O(settings.password) as an OAuth2 access token.
+          - V(xoauth2) (Google, Microsoft) and V(oauthbearer) (RFC 7628) log in with an OAuth2 access token, fetched
+            with O(settings.oauth2) or given as O(settings.password).
         type: str
         default: auto
-        choices: [auto, plain, login, cram-md5, xoauth2, none]
+        choices: [auto, plain, login, cram-md5, xoauth2, oauthbearer, none]
       username:
         description: Username that authenticates, often the sender's address.
         type: str
@@ -54,6 +55,35 @@ options:
         description:
           - Password, application password, or OAuth2 access token. Never shown in results, diffs or logs.
         type: str
+      oauth2:
+        description:
+          - OAuth2 client of an app registration (Microsoft Entra, Google). With it each host fetches a fresh access
+            token from O(settings.oauth2.token_url) right before AUTH (client credentials grant, or the refresh token
+            grant when O(settings.oauth2.refresh_token) is set).
+          - Needs O(settings.auth_method=xoauth2) or O(settings.auth_method=oauthbearer). Tokens and secrets are never shown.
+        type: dict
+        suboptions:
+          token_url:
+            description: The token endpoint, https only.
+            type: str
+            required: true
+          client_id:
+            description: The application (client) id.
+            type: str
+            required: true
+          client_secret:
+            description: The client secret. Never shown in results, diffs or logs.
+            type: str
+            required: true
+          scope:
+            description: Scopes asked for, space separated.
+            type: str
+          refresh_token:
+            description: A refresh token; with it the refresh token grant is used. Never shown in results, diffs or logs.
+            type: str
+          ca_file:
+            description: CA bundle on the managed host for the token endpoint's certificate; the system trust store when unset.
+            type: path
       from_email:
         description: From Email, the sender address recipients see.
         type: str

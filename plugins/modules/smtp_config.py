@@ -17,22 +17,46 @@ description:
     problem is reported at once with its path and nothing reaches the host.
   - With O(verify), the new settings are proven from the host with a real SMTP conversation before anything
     is written; settings that fail are not written and the task fails.
-  - Idempotent. Check mode touches nothing and predicts C(changed). Diff mode masks every secret as C(********),
-    shown as C(******** (changed)) where the secret changes.
+  - Idempotent. Check mode touches nothing and predicts C(changed). Diff mode masks every secret as V(********),
+    shown as V(******** (changed\)) where the secret changes.
   - Writes are atomic (temporary file in the same folder, then rename).
 author:
   - email_ops maintainers (@email-ops)
+requirements:
+  - jsonschema >= 4.18 on the controller (C(pip install jsonschema)); it validates O(settings) before anything reaches the host.
+  - Python 3.6 or later on the managed host, standard library only (PyYAML for O(format=yaml)).
 extends_documentation_fragment:
   - email_ops.smtp.settings
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.FILES
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action:
+    support: full
+    details: The action plugin validates O(settings) and reads the app profile on the controller.
+  action_group:
+    support: full
+    membership:
+      - email_ops.smtp.smtp
+  async:
+    support: none
+    details: The task fails at once, saying that the action does not support async; nothing is written.
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
+    details: Writes nothing. With O(verify=send) the settings are only probed (nothing is delivered).
   diff_mode:
     support: full
+    details: Secrets are masked in the diff.
   platform:
     platforms: posix
+  safe_file_operations:
+    support: full
+  vault:
+    support: none
 options:
   path:
     description:
@@ -141,10 +165,20 @@ options:
         on the host; otherwise the task fails before anything is written.
     type: raw
 notes:
-  - The password, app password or token never appears in results, diffs, warnings, errors or C(-vvvv) output.
+  - The password, app password or token never appears in results, diffs, warnings, errors or C(-vvvv) output;
+    only RV(secret_changed) says whether it changed. Keep it in Ansible Vault.
+  - The written file holds the secret in clear text, as the application needs it; hence the default O(mode=0600).
   - The yaml format needs PyYAML on the managed host; every other format needs only Python's standard library.
+  - Supported with ansible-core 2.16 to 2.21, and managed hosts with Python 3.6 to 3.13.
 seealso:
   - module: email_ops.smtp.smtp_test
+    description: The Test button alone, stage by stage, without writing anything.
+  - name: The email_ops.smtp.configure role
+    description: Proves, writes and applies the settings per host, with rollback (C(ansible-doc -t role email_ops.smtp.configure)).
+    link: https://github.com/email-ops/smtp/blob/main/roles/configure/README.md
+  - name: Settings schema
+    description: The JSON Schema every O(settings) document is checked against.
+    link: https://github.com/email-ops/smtp/blob/main/schemas/smtp_settings.schema.json
 '''
 
 EXAMPLES = r'''
@@ -226,10 +260,12 @@ created:
   description: Whether the file did not exist before this run.
   returned: always
   type: bool
+  sample: false
 secret_changed:
   description: Whether a secret (password or token) differs from the one in the file. Its value is never returned.
   returned: always
   type: bool
+  sample: true
 backup_file:
   description: The copy of the previous file.
   returned: when O(backup=true) and the file changed
@@ -256,17 +292,23 @@ failure:
   type: dict
   contains:
     category:
-      description: One of dns, connect, timeout, tls, certificate, auth, sender, recipient, data, protocol.
+      description:
+        - One of V(dns), V(connect), V(timeout), V(tls), V(certificate), V(auth), V(sender), V(recipient),
+          V(data), V(protocol).
       type: str
+      sample: auth
     stage:
       description: The stage that failed.
       type: str
+      sample: auth
     code:
       description: The SMTP reply code, when there was one.
       type: int
+      sample: 535
     hint:
       description: What to do about it.
       type: str
+      sample: the server refused the username or password
 msg:
   description: What happened, in one line.
   returned: always

@@ -23,10 +23,27 @@ description:
     MAIL FROM, RCPT TO), then RSET and QUIT, so C(--check) proves everything but delivery.
 author:
   - email_ops maintainers (@email-ops)
+requirements:
+  - jsonschema >= 4.18 on the controller (C(pip install jsonschema)); it validates O(settings) before anything reaches the host.
+  - Python 3.6 or later on the managed host, standard library only.
 extends_documentation_fragment:
   - email_ops.smtp.settings
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action:
+    support: full
+    details: The action plugin validates O(settings) on the controller.
+  action_group:
+    support: full
+    membership:
+      - email_ops.smtp.smtp
+  async:
+    support: none
+    details: The task fails at once, saying that the action does not support async; nothing is sent.
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Goes no further than O(stage=rcpt); nothing is delivered.
@@ -58,12 +75,17 @@ options:
     default: send
     choices: [connect, tls, auth, rcpt, send]
 notes:
-  - The password or access token never appears in results, errors or C(-vvvv) output.
+  - The password or access token never appears in results, errors or C(-vvvv) output. Keep it in Ansible Vault.
+  - Supported with ansible-core 2.16 to 2.21, and managed hosts with Python 3.6 to 3.13.
   - With O(settings.security=starttls) the task fails when the server does not offer STARTTLS; it never falls
     back to clear text. Certificates and host names are verified unless O(settings.validate_certs=false).
   - Needs only Python's standard library on the managed host.
 seealso:
   - module: email_ops.smtp.smtp_config
+    description: Writes the settings into the app's config file, optionally proven by this same conversation first.
+  - name: The email_ops.smtp.configure role
+    description: Proves, writes and applies the settings per host, with rollback (C(ansible-doc -t role email_ops.smtp.configure)).
+    link: https://github.com/email-ops/smtp/blob/main/roles/configure/README.md
   - name: swaks, the Swiss Army Knife for SMTP
     description: The command line tool whose C(--quit-after) inspired O(stage).
     link: https://jetmore.org/john/code/swaks/
@@ -192,7 +214,9 @@ auth_mechanism:
   type: str
   sample: plain
 message_id:
-  description: Message-ID of the test message, on the sender's domain, to find it in the server's logs.
+  description:
+    - Message-ID of the test message, on the sender's domain, to find it in the server's logs.
+    - Null when no message was sent (a stage before V(send), a failure before DATA, and always in check mode).
   returned: always
   type: str
   sample: "<177000000000.12345.678901234567890@example.com>"

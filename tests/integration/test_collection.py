@@ -1,4 +1,5 @@
 """The collection as users get it: built artifact installs offline and works, docs render, sanity is clean."""
+import json
 import os
 import re
 import shutil
@@ -7,6 +8,7 @@ import sys
 import tarfile
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -90,3 +92,41 @@ def test_ansible_test_sanity_is_clean(tmp_path):
                  timeout=1500)
     errors = [line for line in (sanity.stdout + sanity.stderr).splitlines() if line.startswith(('ERROR', 'FATAL'))]
     assert sanity.returncode == 0, '\n'.join(errors) or sanity.stdout[-5000:] + sanity.stderr[-5000:]
+
+
+@pytest.mark.parametrize('plugin', ['email_ops.smtp.smtp_config', 'email_ops.smtp.smtp_test'])
+def test_ansible_doc_is_complete(plugin):
+    """What a user reads in ansible-doc: the attributes core's file modules document, requirements, see also, notes."""
+    doc = run([os.path.join(BIN, 'ansible-doc'), '--json', plugin])
+    assert doc.returncode == 0, doc.stderr
+    data = json.loads(doc.stdout)[plugin]
+    attributes = data['doc']['attributes']
+    for name in ('action', 'action_group', 'async', 'bypass_host_loop', 'check_mode', 'diff_mode', 'platform'):
+        assert attributes[name].get('description'), name
+    assert attributes['action_group']['membership'] == ['email_ops.smtp.smtp']
+    assert attributes['async']['support'] == 'none' and attributes['bypass_host_loop']['support'] == 'none'
+    if plugin.endswith('smtp_config'):
+        assert attributes['safe_file_operations']['support'] == 'full'
+    assert any('jsonschema' in line for line in data['doc']['requirements'])
+    seealso = data['doc']['seealso']
+    other = 'email_ops.smtp.smtp_test' if plugin.endswith('smtp_config') else 'email_ops.smtp.smtp_config'
+    assert other in [entry.get('module') for entry in seealso]
+    assert any('configure' in entry.get('link', '') for entry in seealso)
+    assert any('never appears' in note for note in data['doc']['notes'])
+
+    def leaves(returns):
+        for key, spec in returns.items():
+            if 'contains' in spec:
+                for sub in leaves(spec['contains']):
+                    yield '%s.%s' % (key, sub[0]), sub[1]
+            else:
+                yield key, spec
+    assert [key for key, spec in leaves(data['return']) if 'sample' not in spec] == []
+    assert 'C(******** (changed))' not in json.dumps(data['doc'])  # markup that broke rendering
+
+
+def test_action_group_reaches_both_modules():
+    with open(os.path.join(REPO, 'meta', 'runtime.yml')) as handle:
+        runtime = yaml.safe_load(handle)
+    assert sorted(runtime['action_groups']['smtp']) == ['smtp_config', 'smtp_test']
+    assert runtime['requires_ansible'] == '>=2.16.0'
