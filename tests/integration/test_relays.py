@@ -208,3 +208,70 @@ def test_relay_sends_through_the_files_smtp_config_wrote(ansible, relay_root, ma
         assert settings['from_email'] not in cron_from and settings['from_email'] in root_from, (cron_from, root_from)
     else:
         assert settings['from_email'] in cron_from and settings['from_email'] in root_from, (cron_from, root_from)
+
+
+# -- once through the role: an app with several files, each with its profile's mode, rolled back as one ------
+
+ROLE_PLAYBOOK = '''
+- hosts: relay
+  gather_facts: false
+  roles:
+    - role: email_ops.smtp.configure
+      vars:
+        smtp_settings: "{{ settings }}"
+        smtp_app: postfix
+        smtp_verify: probe
+        smtp_config_backup: false
+'''
+
+
+def role(ansible, root, settings, **role_vars):
+    inventory = ansible.write('inventory.ini', 'relay ansible_connection=local ansible_python_interpreter=%s\n'
+                              % root.python())
+    run, results = ansible.playbook_json(ROLE_PLAYBOOK, inventory=inventory, extra_vars=dict(role_vars, settings=settings),
+                                         env={'ANSIBLE_PIPELINING': '1'})
+    assert settings['password'] not in run.all_output
+    return run, results
+
+
+def test_role_rolls_out_postfix_files_and_rolls_all_of_them_back(ansible, relay_root, mailbox, pki):
+    root = relay_root('postfix')
+    ca = root.install_ca(pki.ca_file)
+    prepare(root, 'postfix')
+    base_main = root.read('/etc/postfix/main.cf')
+    start(root, 'postfix')  # the host's Postfix runs, without a relayhost: the role must make it reload
+    settings = settings_for(mailbox, 'postfix', False, False, ca)
+
+    # The app does not take the change (a failing command): every file goes back as it was, created ones vanish.
+    run, results = role(ansible, root, settings, smtp_service_action='command', smtp_service_command='/bin/false')
+    assert run.rc != 0, run
+    failed = [result for task in results.values() for result in task.values() if result.get('failed')]
+    assert failed, run
+    message = failed[-1]['msg']
+    assert ('/etc/postfix/sasl_passwd, created by this run, was removed' in message
+            and '/etc/postfix/main.cf holds the previous settings again' in message), message
+    assert root.read('/etc/postfix/main.cf') == base_main
+    assert not root.exists('/etc/postfix/sasl_passwd') and not root.exists('/etc/postfix/virtual')
+    assert not root.run('ls /etc/postfix | grep "~$"', check=False).stdout, 'the rollback copies are removed'
+
+    # The profile's own service step (postfix reload), each file with the mode its profile names.
+    run, results = role(ansible, root, settings)
+    assert run.rc == 0, run
+    (written,) = [task['relay'] for name, task in results.items() if name.endswith('then write them')]
+    assert written['changed'] and sorted(written['files']) == ['main', 'sasl_passwd', 'virtual'], written
+    assert written['verification']['mode'] == 'probe'
+    (reloaded,) = [task['relay'] for name, task in results.items() if name.endswith("Restart or reload the app's service")]
+    assert reloaded['_status'] == 'ok' and reloaded['changed'] and reloaded.get('name') == 'postfix', reloaded
+    modes = root.run(['stat', '-c', '%n %a', '/etc/postfix/main.cf', '/etc/postfix/sasl_passwd']).stdout.split('\n')
+    assert modes[:2] == ['/etc/postfix/main.cf 644', '/etc/postfix/sasl_passwd 600'], modes
+    root.run(['postfix', 'check'])
+
+    token = uuid.uuid4().hex[:12]
+    root.run(['/usr/sbin/sendmail', '-i', '-FCronDaemon', '-B8BITMIME', '-oem', CRON_TO], input=cron_mail(token))
+    root.run(['mail', '-s', 'to root %s' % token, 'root'], input='mail for root\n')
+    for message in wait_for(mailbox, root, CRON_TO, token) + wait_for(mailbox, root, ERRORS_TO, token):
+        assert_tls_and_auth(mailbox, message, 'submission', settings['username'])
+        assert message.sender == settings['from_email'] and settings['from_email'] in str(message['From'])
+
+    run, results = role(ansible, root, settings)
+    assert run.rc == 0 and run.stats['relay']['changed'] == 0, run
