@@ -264,3 +264,48 @@ def test_role_rolls_out_postfix_files_and_rolls_all_of_them_back(ansible, relay_
 
     run, results = role(ansible, root, settings)
     assert run.rc == 0 and run.stats['relay']['changed'] == 0, run
+
+
+def test_role_takes_a_users_own_profile_and_its_service_step(ansible, tmp_path, mailbox):
+    """smtp_profile: a profile beside the playbook (profiles/<file>) decides the files, their mode and how the
+    app takes the change (here a command), with no smtp_config_mode set by the role."""
+    marker = tmp_path / 'reloaded'
+    ansible.write('profiles/billing.yml', '''\
+        description: Billing app, JSON config
+        service: {action: command, command: "touch %s"}
+        files:
+          - id: main
+            formats: [json]
+            key: mail
+            own: block
+            mode: '0640'
+            entries:
+              server: "{{ host }}:{{ port }}"
+              user: username
+              password: password
+        ''' % marker)
+    config = tmp_path / 'billing.json'
+    config.write_text('{"db": {"host": "db.internal"}}\n')
+    playbook = '''
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: email_ops.smtp.configure
+      vars:
+        smtp_settings: "{{ settings }}"
+        smtp_profile: billing.yml
+        smtp_config_path: %s
+        smtp_verify: none
+''' % config
+    settings = mailbox.settings('submission')
+    run, results = ansible.playbook_json(playbook, extra_vars={'settings': settings})
+    assert run.rc == 0, run
+    assert mailbox.password not in run.all_output
+    written = json.loads(config.read_text())
+    assert written == {'db': {'host': 'db.internal'}, 'mail': {'server': '%s:%d' % (settings['host'], settings['port']),
+                                                               'user': mailbox.username, 'password': mailbox.password}}
+    assert oct(config.stat().st_mode & 0o777) == '0o640'
+    assert marker.exists(), 'the service command of the user profile ran'
+    (result,) = [task['localhost'] for name, task in results.items() if name.endswith('then write them')]
+    assert result['app'] == 'billing' and list(result['files']) == ['main'], result
