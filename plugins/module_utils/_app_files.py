@@ -24,7 +24,6 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError, ConfigFile
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import add_secret
 
 
 class AppFiles(object):
@@ -49,15 +48,18 @@ class AppFiles(object):
         steps = []
         for config in self.files:
             try:
-                steps.append(self._prepare(config, state))
+                steps.append(config.prepare(state))
             except ConfigError as exc:
                 raise self._named(config.spec, exc)
         any_changed = any(step['changed'] for step in steps)
 
         verification = self.files[0]._verify(any_changed)
 
-        if any_changed and not self.module.check_mode:
-            self._write_all(steps)
+        if not self.module.check_mode:
+            for config in self.files:
+                config._remove_stale_temp_files()  # left by a run that was killed mid-write
+            if any_changed:
+                self._write_all(steps)
 
         results = {}
         for config, step in zip(self.files, steps):
@@ -66,6 +68,7 @@ class AppFiles(object):
                          secret_changed=step['secret_changed'])
             if step.get('backup_file'):
                 entry['backup_file'] = step['backup_file']
+                entry['previous_mode'] = config.previous_mode()
             if state == 'present' or os.path.exists(config.path):
                 entry['changed'] = config._apply_file_attributes(entry['changed'])
             results[config.spec['id']] = entry
@@ -74,8 +77,9 @@ class AppFiles(object):
         result = dict(first, changed=any(item['changed'] for item in results.values()),
                       secret_changed=any(item['secret_changed'] for item in results.values()), app=self.plan['app'])
         result.pop('backup_file', None)
+        result.pop('previous_mode', None)
         if first.get('backup_file'):
-            result['backup_file'] = first['backup_file']
+            result['backup_file'], result['previous_mode'] = first['backup_file'], first['previous_mode']
         result['files'] = results
         result['service'] = self.plan.get('service') or {'action': 'none'}
         if verification is not None:
@@ -86,30 +90,6 @@ class AppFiles(object):
             result['diff'] = diffs[0] if len(diffs) == 1 else diffs
         result['msg'] = self.files[0]._summary(result)
         return result
-
-    def _prepare(self, config, state):
-        old_text = config._read()
-        old_block = config._read_block(old_text)
-        for name in config.secrets:
-            add_secret(self.module, (old_block or {}).get(name))
-        own = config.spec.get('own', 'block')
-        if state == 'present':
-            new_block = config._desired_block(old_block)
-        elif own == 'keys':
-            owned = set(config.spec.get('owned') or []) | set(config.spec.get('entries') or {})
-            new_block = dict((n, v) for n, v in (old_block or {}).items() if n not in owned) or None
-        else:
-            new_block = None
-        changed = (old_block or {}) != (new_block or {})
-        if not changed:
-            new_text = old_text
-        elif new_block is None and own != 'keys':
-            new_text = config.format.remove_block(old_text, config.key)
-        else:
-            new_text = config.format.write_block(old_text, config.key, new_block or {})
-        secret_changed = any((old_block or {}).get(n) != (new_block or {}).get(n) for n in config.secrets)
-        return dict(old_text=old_text, old_block=old_block, new_block=new_block, new_text=new_text,
-                    changed=changed, secret_changed=secret_changed, existed=os.path.exists(config.path))
 
     def _write_all(self, steps):
         pairs = [(config, step) for config, step in zip(self.files, steps) if step['changed']]

@@ -27,7 +27,13 @@ env         `key` is a variable prefix ('SMTP_'): block key `host` is SMTP_HOST,
             that need none.
 msmtp       `key` is the account name in an msmtprc. Edited line by line like ini.
 When a key appears twice in our block, the last one counts (as in the apps that read these files); a
-write keeps the first line, updated, and removes the others.
+write keeps the first line, updated, and removes the others. ini is the exception: a file Python's
+configparser (strict) would reject (an unclosed `[section`, a section or a key given twice, a line that
+is neither) is refused, never edited; so is an env variable of ours whose quoted value spans lines
+(other variables' multi-line values are skipped over whole).
+Reading is bounded: nesting too deep for the parser, YAML aliases that expand past MAX_NODES nodes.
+secrets_in(text, names) lists every value held under one of `names` anywhere in the file (any case,
+any section, any prefix), so the caller can mask secrets that live outside our block.
 FormatError messages name lines and keys, never values: values may be secrets.
 """
 
@@ -37,8 +43,10 @@ __metaclass__ = type
 import json
 import os
 import re
+import configparser
 
 FORMATS = ('json', 'yaml', 'ini', 'env', 'msmtp')
+MAX_NODES = 200000  # values a parsed json/yaml document may hold, counting each alias expansion
 _SUFFIXES = (('.json', 'json'), ('.yml', 'yaml'), ('.yaml', 'yaml'),
              ('.ini', 'ini'), ('.cfg', 'ini'), ('.conf', 'ini'), ('.env', 'env'))
 
@@ -93,6 +101,21 @@ class _TreeFormat(object):
         del parent[path[-1]]
         return self._dump(holder[None])
 
+    def secrets_in(self, text, names):
+        if not text.strip():
+            return []
+        found, stack = [], [self._load(text)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                for name, value in node.items():
+                    if str(name).lower() in names and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                        found.append(str(value))
+                    stack.append(value)
+            elif isinstance(node, list):
+                stack.extend(node)
+        return found
+
     def _open(self, text, key):
         # The document sits in a holder under the name None, so the top level is walked like any other.
         parts = key.split('.') if key else []
@@ -130,12 +153,34 @@ def _kind(value):
     return 'a %s' % type(value).__name__
 
 
+def _bounded(data, kind):
+    """`data` itself, once we know walking it (each alias expanded) visits at most MAX_NODES values."""
+    seen, stack = 0, [data]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise FormatError('the %s document holds more than %d values (counting each alias expansion); '
+                              'it was left as it is' % (kind, MAX_NODES))
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return data
+
+
+def _too_deep(kind):
+    return FormatError('the %s document is nested too deeply to read safely; it was left as it is' % kind)
+
+
 class _Json(_TreeFormat):
     name = 'json'
 
     def _load(self, text):
         try:
             return json.loads(text)
+        except RecursionError:
+            raise _too_deep('JSON')
         except ValueError as exc:
             # JSONDecodeError.msg says what was expected without quoting the document.
             if getattr(exc, 'lineno', None) is None:
@@ -143,7 +188,10 @@ class _Json(_TreeFormat):
             raise FormatError('invalid JSON at line %d, column %d: %s' % (exc.lineno, exc.colno, exc.msg))
 
     def _dump(self, data):
-        return json.dumps(data, indent=2, ensure_ascii=False) + '\n'
+        try:
+            return json.dumps(data, indent=2, ensure_ascii=False) + '\n'
+        except RecursionError:
+            raise _too_deep('JSON')
 
 
 class _Yaml(_TreeFormat):
@@ -152,7 +200,9 @@ class _Yaml(_TreeFormat):
     def _load(self, text):
         yaml = _import_yaml()
         try:
-            return yaml.safe_load(text)
+            return _bounded(yaml.safe_load(text), 'YAML')
+        except RecursionError:
+            raise _too_deep('YAML')
         except yaml.YAMLError as exc:
             # str(exc) quotes the offending lines, which may hold a secret: keep only the position and problem.
             problem = getattr(exc, 'problem', None) or 'not a YAML document'
@@ -162,7 +212,15 @@ class _Yaml(_TreeFormat):
             raise FormatError('invalid YAML at line %d, column %d: %s' % (mark.line + 1, mark.column + 1, problem))
 
     def _dump(self, data):
-        return _import_yaml().safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True)
+        try:
+            return self._safe_dump(data)
+        except RecursionError:
+            raise _too_deep('YAML')
+
+    def _safe_dump(self, data):
+        # width: never fold a long value over two lines (a folded secret would escape masking)
+        return _import_yaml().safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                                        width=float('inf'))
 
 
 def _import_yaml():
@@ -199,6 +257,7 @@ class _LineFormat(object):
 
     def read_block(self, text, key):
         self._check_key(key)
+        self._check_text(text)
         found = self._scan(_split(text), key)
         if found is None:
             return None
@@ -209,6 +268,7 @@ class _LineFormat(object):
 
     def write_block(self, text, key, block):
         self._check_key(key)
+        self._check_text(text)
         block = self._check_block(block)
         lines = _split(text)
         newline = '\r\n' if lines and lines[0].endswith('\r\n') else '\n'
@@ -237,6 +297,31 @@ class _LineFormat(object):
 
     def _is_comment(self, body):
         return body.strip().startswith(tuple(self.comments))
+
+    def _check_text(self, text):
+        pass
+
+    def secrets_in(self, text, names):
+        """Values of entries named like a secret (any case), wherever they are in the file."""
+        self._check_text(text)
+        found = []
+        for index, name, match in self._entries(_split(text)):
+            if self._secret_name(name.lower(), names):
+                try:
+                    found.append(self._value(match, index + 1))
+                except FormatError:
+                    found.append(match.group('value'))
+        return found
+
+    def _secret_name(self, name, names):
+        return name in names
+
+    def _entries(self, lines):
+        for index, line in enumerate(lines):
+            body = _strip_eol(line)[0]
+            match = None if self._is_comment(body) else self._ENTRY.match(body)
+            if match:
+                yield index, match.group('name').strip(), match
 
     def _check_block(self, block):
         block = _present(block)
@@ -300,6 +385,7 @@ class _SectionFormat(_LineFormat):
         """Remove every section called `key`, but not the comments that lead to the next section
         (those after a blank line at the end of ours)."""
         self._check_key(key)
+        self._check_text(text)
         lines = _split(text)
         span = self._span(lines, key)
         if span is None:
@@ -327,6 +413,7 @@ class _SectionFormat(_LineFormat):
 class _Ini(_SectionFormat):
     name = 'ini'
     comments = '#;'
+    _TOP = '[ before the first section ]\n'
     _HEADER = re.compile(r'^[ \t]*\[([^\]]*)\]')
     _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[^ \t=#;\[][^=]*?)'
                         r'(?P<left>[ \t]*)=(?P<right>[ \t]*)(?P<value>.*)$')
@@ -337,6 +424,30 @@ class _Ini(_SectionFormat):
 
     def _header_line(self, key):
         return '[%s]' % key
+
+    def _check_text(self, text):
+        """Refuse what Python's configparser (strict) refuses, naming the line, never quoting it."""
+        for lineno, line in enumerate(_split(text), 1):
+            body = _strip_eol(line)[0]
+            if body.strip().startswith('[') and not self._HEADER.match(body):
+                raise FormatError('line %d: a [section header that does not close; an INI reader refuses the file' % lineno)
+        # Keys before the first section are common in INI dialects (and ini_file takes them): read them
+        # as a section of their own. Line numbers below count from the file's first line.
+        parser = configparser.ConfigParser(strict=True, interpolation=None)
+        try:
+            parser.read_string(self._TOP + text)
+        except configparser.DuplicateSectionError as exc:
+            raise FormatError('line %s: section [%s] appears twice; an INI reader refuses the file (or reads only one of '
+                              'them): merge the two sections' % (exc.lineno - 1, exc.section))
+        except configparser.DuplicateOptionError as exc:
+            raise FormatError('line %s: key %s appears twice in section [%s] (INI keys ignore case); an INI reader '
+                              'refuses the file: keep one' % (exc.lineno - 1, exc.option, exc.section))
+        except configparser.ParsingError as exc:
+            lines = ', '.join(str(lineno - 1) for lineno, line in exc.errors[:5])
+            raise FormatError('line %s: neither a [section] header, a comment nor a key = value (an unclosed [section?); '
+                              'an INI reader refuses the file' % lines)
+        except configparser.Error:
+            raise FormatError('an INI reader refuses the file')
 
     def _value(self, match, lineno):
         return match.group('value').strip()
@@ -421,11 +532,41 @@ class _Env(_LineFormat):
 
     def _scan(self, lines, prefix):
         entries = []
-        for index, line in enumerate(lines):
-            match = self._ENTRY.match(_strip_eol(line)[0])
-            if match and match.group('var').startswith(prefix):
-                entries.append((index, match.group('var')[len(prefix):].lower(), match))
+        for index, var, match, last in self._assignments(lines):
+            if var.startswith(prefix):
+                if last != index:
+                    raise FormatError('line %d: the quoted value of %s spans lines %d to %d; the env format edits '
+                                      'one-line values only: put it on one line' % (index + 1, var, index + 1, last + 1))
+                entries.append((index, var[len(prefix):].lower(), match))
         return (entries, entries[-1][0] + 1) if entries else None
+
+    def _assignments(self, lines):
+        """(index, variable, match, index of its last line) for each assignment, the way sh reads them: a quoted
+        value that does not close on its line goes on over the next lines, which are not assignments."""
+        index = 0
+        while index < len(lines):
+            match = self._ENTRY.match(_strip_eol(lines[index])[0])
+            if not match:
+                index += 1
+                continue
+            raw, last = match.group('value'), index
+            quote = raw[:1] if raw[:1] in ('"', "'") else None
+            rest = raw[1:]
+            while quote is not None and _quote_end(rest, quote) < 0:
+                last += 1
+                if last >= len(lines):
+                    raise FormatError('line %d: the value of %s opens a quote it does not close'
+                                      % (index + 1, match.group('var')))
+                rest = lines[last]
+            yield index, match.group('var'), match, last
+            index = last + 1
+
+    def _entries(self, lines):
+        for index, var, match, last in self._assignments(lines):
+            yield index, var, match
+
+    def _secret_name(self, name, names):
+        return any(name == secret or name.endswith('_' + secret) for secret in names)
 
     def _new_block(self, text, key, block):
         return [self._render(key, name, value, None) for name, value in block.items()]
@@ -460,19 +601,11 @@ class _Env(_LineFormat):
                                   % (lineno, match.group('var')))
             return raw[1:end]
         if raw[:1] == '"':
-            value, index = [], 1
-            while index < len(raw):
-                char = raw[index]
-                if char == '\\' and raw[index + 1:index + 2] in ('\\', '"', '$', '`'):
-                    value.append(raw[index + 1])
-                    index += 2
-                    continue
-                if char == '"':
-                    return ''.join(value)
-                value.append(char)
-                index += 1
-            raise FormatError('line %d: the value of %s opens a quote it does not close'
-                              % (lineno, match.group('var')))
+            end = _quote_end(raw[1:], '"')
+            if end < 0:
+                raise FormatError('line %d: the value of %s opens a quote it does not close'
+                                  % (lineno, match.group('var')))
+            return re.sub(r'\\([\\"$`])', r'\1', raw[1:end + 1])
         return re.sub(r'[ \t]+#.*$', '', raw).strip()
 
     def _check_key(self, key):
@@ -482,6 +615,20 @@ class _Env(_LineFormat):
     def _check_name(self, name):
         if not re.match(r'^[a-z0-9_]+$', name):
             raise FormatError('%s is not a usable env block key: use lowercase letters, digits and _' % name)
+
+
+def _quote_end(text, quote):
+    """Where `quote` closes in `text` (after the opening one), or -1; in double quotes a backslash escapes."""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quote == '"' and char == '\\':
+            index += 2
+            continue
+        if char == quote:
+            return index
+        index += 1
+    return -1
 
 
 _CLASSES = {'json': _Json, 'yaml': _Yaml, 'ini': _Ini, 'env': _Env, 'msmtp': _Msmtp}

@@ -12,11 +12,16 @@ keeps the two in step.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, register_secret
+from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import secret_values
+
 SECRET_KEYS = ('password',)
-MASK = '********'
+# Where the password goes: update_password=on_create keeps a stored one only while these stay the same.
+DESTINATION_KEYS = ('host', 'port', 'security', 'username')
+__all__ = ['DESTINATION_KEYS', 'MASK', 'SECRET_KEYS', 'add_secret', 'protect_secrets', 'settings_argument_spec']
 
 SECURITY_CHOICES = ['starttls', 'ssl', 'none']
-AUTH_METHOD_CHOICES = ['auto', 'plain', 'login', 'cram-md5', 'xoauth2', 'none']
+AUTH_METHOD_CHOICES = ['auto', 'plain', 'login', 'cram-md5', 'xoauth2', 'oauthbearer', 'none']
 
 
 def settings_argument_spec():
@@ -33,6 +38,14 @@ def settings_argument_spec():
                 auth_method=dict(type='str', default='auto', choices=AUTH_METHOD_CHOICES),
                 username=dict(type='str'),
                 password=dict(type='str', no_log=True),
+                oauth2=dict(
+                    type='dict',
+                    options=dict(
+                        token_url=dict(type='str', required=True), client_id=dict(type='str', required=True),
+                        client_secret=dict(type='str', required=True, no_log=True), scope=dict(type='str'),
+                        refresh_token=dict(type='str', no_log=True), ca_file=dict(type='path'),
+                    ),
+                ),
                 from_email=dict(type='str', required=True),
                 from_name=dict(type='str'),
                 test_email=dict(type='str'),
@@ -51,15 +64,21 @@ def settings_argument_spec():
 
 
 def protect_secrets(module, settings):
-    """Register every secret of a settings mapping with the module so Ansible scrubs it from all output.
+    """Register every form of every secret of a settings mapping with the module, so Ansible scrubs it from all output.
 
-    no_log on the suboption hides it in `invocation`; this also covers msg, diff, warnings and the
-    output of a `validate` command that happens to print the file.
+    no_log on the suboption hides the raw value in `invocation`; this also covers the escaped forms a
+    file format writes (msg, diff, warnings, the output of a `validate` command that prints the file)
+    and the base64 forms an SMTP server may echo (see _masking.secret_forms).
     """
+    if not isinstance(settings, dict):
+        return
     for key in SECRET_KEYS:
-        add_secret(module, settings.get(key))
+        add_secret(module, settings.get(key), settings.get('username'))
+    for value in secret_values(settings.get('oauth2') or {}):
+        add_secret(module, value)
 
 
-def add_secret(module, value):
+def add_secret(module, value, username=None):
+    """Register `value` (a secret read from the settings or from a file) in every form it can take."""
     if value not in (None, ''):
-        module.no_log_values.add(str(value))
+        register_secret(module, value, username)

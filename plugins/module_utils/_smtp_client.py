@@ -4,45 +4,77 @@
 """The one SMTP client of the collection: a test session that goes as far as asked, and says why it stopped.
 
 Internal to the email_ops.smtp collection; not a public API. Used by smtp_test and by smtp_config's `verify`.
-Standard library only, since it runs on managed hosts.
+Standard library only, and Python 3.6 to 3.13, since it runs on managed hosts.
 
     facts = run_session(settings, stage='rcpt', to='ops@example.com')   # raises SmtpFailure
 
 A session walks the STAGES like swaks --quit-after: connect (TCP, greeting, EHLO), tls, auth, rcpt
-(MAIL FROM + RCPT TO, then RSET: nothing delivered), send (DATA). Inside a stage it tracks a finer
-`step` (connect, tls, banner, ehlo, auth, mail, rcpt, data), which names the timings and lets
-classify() tell a silent greeting from a silent TCP connect.
+(MAIL FROM + RCPT TO for the test recipient and each error recipient, then RSET: nothing delivered),
+send (DATA, to the test recipient only). Inside a stage it tracks a finer `step` (connect, tls, banner,
+ehlo, auth, mail, rcpt, data), which names the timings and lets classify() tell a silent greeting from
+a silent TCP connect.
+
+The server may be broken or hostile (anyone on the path can answer before TLS), so the session is
+bounded: `settings.timeout` is ONE deadline for the whole session (DNS, connect, TLS handshake, every
+read and write get the time left), and what the server sends is capped (bytes per reply line, lines
+per reply, bytes per session, AUTH challenges). A cap reached is a classified failure like any other.
+smtplib.SMTP still speaks the commands; _Wire below is the only code that touches the socket.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import binascii
 import email.policy
 import email.utils
+import hmac
+import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from contextlib import contextmanager
 from email.headerregistry import Address
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import (
+    OAuth2Failure, fetch_token, oauthbearer_abort, oauthbearer_string, parse_error_challenge, secret_values,
+)
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import MASK
 
 STAGES = ('connect', 'tls', 'auth', 'rcpt', 'send')
-STEP_STAGE = dict(connect='connect', banner='connect', ehlo='connect', tls='tls', auth='auth',
+STEP_STAGE = dict(connect='connect', banner='connect', ehlo='connect', tls='tls', token='auth', auth='auth',
                   mail='rcpt', rcpt='rcpt', data='send')
 STEP_WAITING_FOR = dict(connect='the TCP connection', tls='the TLS handshake', banner="the server's greeting",
-                        ehlo='the reply to EHLO', auth='the reply to AUTH', mail='the reply to MAIL FROM',
+                        ehlo='the reply to EHLO', token='the OAuth2 token endpoint', auth='the reply to AUTH', mail='the reply to MAIL FROM',
                         rcpt='the reply to RCPT TO', data='the reply to DATA')
 AUTO_PREFERENCE = ('cram-md5', 'plain', 'login')  # strongest first; xoauth2 only when asked for
+OAUTH_METHODS = ('xoauth2', 'oauthbearer')
+
+# What a server may send, at most. RFC 5321 4.5.3.1 allows reply lines of 512 octets; real servers stay
+# well under 1000, and their longest reply (EHLO) has a few dozen lines.
+MAX_LINE_BYTES = 4096
+MAX_REPLY_LINES = 100
+MAX_SESSION_BYTES = 1024 * 1024
+MAX_AUTH_CHALLENGES = 5
+MAX_TEXT_CHARS = 2000  # of a server's text kept in a fact or a message
+LIMITS = dict(line='%d bytes in one reply line' % MAX_LINE_BYTES, lines='%d lines in one reply' % MAX_REPLY_LINES,
+              session='%d bytes in one session' % MAX_SESSION_BYTES,
+              challenges='%d AUTH challenges in one login' % MAX_AUTH_CHALLENGES)
+
+# Python 3.7+ raises SSLCertVerificationError; 3.6 an SSLError (reason CERTIFICATE_VERIFY_FAILED) for the
+# chain and a CertificateError (a ValueError) for the host name.
+CERTIFICATE_ERRORS = (getattr(ssl, 'SSLCertVerificationError', ssl.CertificateError), ssl.CertificateError)
+TLS_VERSIONS = ('TLSv1.2', 'TLSv1.3')
 
 
 class SmtpFailure(Exception):
     """Why a session stopped: `msg` for a human, `category`/`stage`/`code`/`hint` for both, `facts` learnt so far."""
 
-    def __init__(self, msg, category, stage, code=None, hint=None, facts=None):
+    def __init__(self, msg, category, stage, code=None, hint=None, facts=None, reason=None):
         super(SmtpFailure, self).__init__(msg)
         self.msg = msg
         self.category = category
@@ -50,52 +82,201 @@ class SmtpFailure(Exception):
         self.code = code
         self.hint = hint
         self.facts = facts or {}
+        self.reason = reason  # OAuth2 only: which part of the token exchange failed (_oauth2.REASONS)
 
     def as_dict(self):
-        return dict(category=self.category, stage=self.stage, code=self.code, hint=self.hint)
+        failure = dict(category=self.category, stage=self.stage, code=self.code, hint=self.hint)
+        if self.reason:
+            failure['reason'] = self.reason
+        return failure
+
+
+class TokenRefused(smtplib.SMTPAuthenticationError):
+    """The server refused an OAuth2 token; `challenge` is its 334 error challenge (why), when it sent one."""
+
+    def __init__(self, code, reply, challenge):
+        super(TokenRefused, self).__init__(code, reply)
+        self.challenge = challenge
 
 
 class RequirementError(Exception):
-    """Something the settings require is missing: `need` is STARTTLS, AUTH, AUTH <MECH>, encryption or recipient."""
+    """Something the settings require is missing: `need` is STARTTLS, AUTH, AUTH <MECH>, encryption, recipient
+    or SMTPUTF8 (then `address` is the address that needs it, and `role` sender or recipient)."""
 
-    def __init__(self, need, offered=()):
+    def __init__(self, need, offered=(), address=None, role=None):
         super(RequirementError, self).__init__(need)
         self.need = need
         self.offered = [name.upper() for name in offered]
+        self.address = address
+        self.role = role
 
 
-def run_session(settings, stage='send', to=None, subject=None, body=None):
-    """Talk to settings.host up to and including `stage`; return the facts, or raise SmtpFailure (with them)."""
+class SettingError(Exception):
+    """A setting this session cannot put on the wire (a non-ASCII helo_name, a NUL in a path or an address,
+    a password a mechanism cannot carry): classified as it is, and it never quotes a secret."""
+
+    def __init__(self, category, msg, hint):
+        super(SettingError, self).__init__(msg)
+        self.category = category
+        self.msg = msg
+        self.hint = hint
+
+
+class LimitError(smtplib.SMTPException):
+    """The server sent more than the client takes: `limit` is a key of LIMITS."""
+
+    def __init__(self, limit):
+        super(LimitError, self).__init__('the server sent more than %s' % LIMITS[limit])
+        self.limit = limit
+
+
+def run_session(settings, stage='send', to=None, subject=None, body=None, on_secret=None):
+    """Talk to settings.host up to and including `stage`; return the facts, or raise SmtpFailure (with them).
+
+    With settings.oauth2 (and auth_method xoauth2 or oauthbearer) the host fetches a fresh access token right
+    before AUTH; `on_secret(value)` is called with every secret the session obtains (the token, a rotated
+    refresh token) so that the caller can mask it (module.no_log_values).
+    """
     if stage not in STAGES:
         raise ValueError('stage must be one of %s' % ', '.join(STAGES))
-    return _Session(settings, to or settings.get('test_email')).run(stage, subject, body)
+    return _Session(settings, to or settings.get('test_email'), on_secret).run(stage, subject, body)
+
+
+class _Wire(object):
+    """The session's socket: every read and write gets the time left before `deadline`, and reads are capped.
+
+    Replies are read from `pending`, our own buffer, so that starting TLS can drop whatever arrived in clear
+    text after the 220 to STARTTLS (an injection: RFC 3207 section 6) before the handshake.
+    """
+
+    def __init__(self, sock, deadline):
+        self.sock = sock
+        self.deadline = deadline
+        self.pending = bytearray()
+        self.received = 0
+
+    def time_left(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout('timed out')
+        return left
+
+    def write(self, data):
+        view = memoryview(data)
+        while len(view):  # each send() waits at most the time left, so the deadline ends this loop
+            self.sock.settimeout(self.time_left())
+            view = view[self.sock.send(view[:65536]):]
+
+    def read_line(self):
+        searched = 0
+        while True:  # each recv() adds at least a byte, and MAX_LINE_BYTES ends this loop
+            end = self.pending.find(b'\n', searched)
+            if end >= 0:
+                if end >= MAX_LINE_BYTES:
+                    raise LimitError('line')
+                line = bytes(self.pending[:end + 1])
+                del self.pending[:end + 1]
+                return line
+            if len(self.pending) >= MAX_LINE_BYTES:
+                raise LimitError('line')
+            searched = len(self.pending)
+            self.sock.settimeout(self.time_left())
+            chunk = self.sock.recv(MAX_LINE_BYTES)
+            if not chunk:
+                raise smtplib.SMTPServerDisconnected('Connection unexpectedly closed')
+            self.received += len(chunk)
+            if self.received > MAX_SESSION_BYTES:
+                raise LimitError('session')
+            self.pending += chunk
+
+    def read_reply(self):
+        """(code, text) as smtplib's getreply() returns it: code -1 for a line that is not a reply."""
+        lines = []
+        for unused in range(MAX_REPLY_LINES):
+            line = self.read_line()
+            lines.append(line[4:].strip(b' \t\r\n'))
+            if not line[:3].isdigit():
+                return -1, b'\n'.join(lines)
+            if line[3:4] != b'-':
+                return int(line[:3]), b'\n'.join(lines)
+        raise LimitError('lines')
+
+    def start_tls(self, context, server_hostname):
+        self.pending = bytearray()  # clear text that came after the 220 is never read as a reply
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+        self.handshake()
+
+    def handshake(self):
+        self.sock.settimeout(self.time_left())  # ssl bounds the whole handshake by the socket's timeout
+        self.sock.do_handshake()
+        if self.sock.version() not in TLS_VERSIONS:  # the context refuses them already; never rely on one guard
+            raise ssl.SSLError('the server negotiated %s: TLS 1.2 or newer is required' % self.sock.version())
+
+    def close(self):
+        self.pending = bytearray()
+        self.sock.close()
 
 
 class _Client(smtplib.SMTP):
-    """smtplib.SMTP on a socket we opened ourselves, so connect, TLS and greeting are timed and classified apart."""
+    """smtplib.SMTP speaking through a _Wire: smtplib builds the commands and parses EHLO, the wire moves bytes."""
 
-    def __init__(self, sock, host, local_hostname, timeout):
-        smtplib.SMTP.__init__(self, local_hostname=local_hostname, timeout=timeout)
-        self.sock = sock
-        self._host = host  # starttls() sends it as SNI and checks the certificate against it
+    def __init__(self, wire, host, local_hostname):
+        smtplib.SMTP.__init__(self, local_hostname=local_hostname)
+        self.wire = wire
+        self.sock = wire.sock
+        self._host = host
+
+    def send(self, s):
+        if not isinstance(s, bytes):
+            s = s.encode(self.command_encoding)
+        self.wire.write(s)
+
+    def getreply(self):
+        return self.wire.read_reply()
+
+    def starttls(self, context=None):  # pylint: disable=arguments-differ
+        code, reply = self.docmd('STARTTLS')
+        if code != 220:
+            raise smtplib.SMTPResponseException(code, reply)
+        self.wire.start_tls(context, self._host)
+        self.sock = self.wire.sock
+        # RFC 3207: forget what the server said before TLS
+        self.helo_resp = self.ehlo_resp = None
+        self.esmtp_features = {}
+        self.does_esmtp = False
+        return code, reply
+
+    def close(self):
+        self.file = None
+        if self.sock is not None:
+            self.sock = None
+            self.wire.close()
 
 
 class _Session(object):
 
-    def __init__(self, settings, recipient):
+    def __init__(self, settings, recipient, on_secret=None):
         self.settings = settings
-        self.secrets = _secret_forms(settings)
+        self.on_secret = on_secret or (lambda value: None)
+        self.sent_secrets = list(secret_values(settings.get('oauth2') or {}))  # plus what AUTH sent, once known
+        self.secrets = _secret_forms(settings, extra=self.sent_secrets)
+        self.oauth_challenge = None  # the server's 334 error challenge to an OAuth2 token
         self.recipient = recipient
+        self.error_recipients = _error_recipients(settings, recipient)
+        self.rcpt_address = recipient  # the address of the RCPT TO in flight, named when it is refused
         self.step = 'connect'
-        self.sock = self.client = None
+        self.wire = self.client = None
+        self.deadline = None
         self._fqdn = None
         self.facts = dict(sent=False, stage_reached=None, banner=None, esmtp_features={}, tls=None,
                           auth_mechanism=None, message_id=None, recipient=recipient, timings_ms={})
 
     def run(self, stage, subject, body):
         started = time.monotonic()
+        self.deadline = started + self.settings['timeout']
         actions = (self._open, self._secure, self._authenticate, self._envelope, lambda: self._deliver(subject, body))
         try:
+            self._check_settings()
             for name, action in zip(STAGES, actions):
                 action()
                 self.facts['stage_reached'] = name
@@ -103,7 +284,8 @@ class _Session(object):
                     break
             self._quit()
         except Exception as error:  # pylint: disable=broad-except  # every failure, however raised, is classified
-            failure = classify(error, self.step, self.settings, self.recipient)
+            failure = classify(error, self.step, self.settings, self.rcpt_address, self.sent_secrets,
+                               self.oauth_challenge)
             failure.facts = self.facts
             raise failure
         finally:
@@ -111,10 +293,25 @@ class _Session(object):
             self._close()
         return self.facts
 
+    def _check_settings(self):
+        """Refuse what cannot go on the wire before anything does (the schema refuses most of it already)."""
+        helo_name = self.settings.get('helo_name')
+        if helo_name and not _printable_ascii(helo_name):
+            raise SettingError('protocol', 'helo_name must be printable ASCII without spaces: EHLO carries no other '
+                               'characters', "set helo_name to this host's fully qualified name (an international "
+                               'domain in its xn-- form), or leave it unset')
+        ca_file = self.settings.get('ca_file')
+        if ca_file and '\0' in ca_file:
+            raise SettingError('certificate', 'ca_file is not a usable path: it contains a NUL character',
+                               'set ca_file to the path of a PEM bundle on the managed host, or leave it unset')
+
     @property
     def fqdn(self):
-        if self._fqdn is None:
-            self._fqdn = socket.getfqdn()  # slow where DNS is broken, so only when needed
+        if self._fqdn is None:  # slow where DNS is broken, so only when needed, and never past the deadline
+            try:
+                self._fqdn = _within(max(self.deadline - time.monotonic(), 0.1), socket.getfqdn)
+            except socket.gaierror:
+                self._fqdn = socket.gethostname()
         return self._fqdn
 
     @contextmanager
@@ -127,18 +324,24 @@ class _Session(object):
             timings = self.facts['timings_ms']
             timings[name] = round(timings.get(name, 0) + _elapsed_ms(started), 1)
 
-    # connect: TCP, implicit TLS for security ssl, greeting, EHLO
+    def _time_left(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout('timed out')
+        return left
+
+    # connect: DNS, TCP, implicit TLS for security ssl, greeting, EHLO
     def _open(self):
         settings = self.settings
         with self._step('connect'):
-            self.sock = socket.create_connection((settings['host'], settings['port']), settings['timeout'])
+            self.wire = _Wire(self._connect(settings['host'], settings['port']), self.deadline)
         if settings['security'] == 'ssl':
             with self._step('tls'):
-                self.sock = self._tls_context().wrap_socket(self.sock, server_hostname=settings['host'],
-                                                            do_handshake_on_connect=False)
-                self.sock.do_handshake()  # after the assignment, so _close() closes it even when this fails
-                self.facts['tls'] = _tls_facts(self.sock)
-        self.client = _Client(self.sock, settings['host'], settings['helo_name'] or self.fqdn, settings['timeout'])
+                self.wire.sock = self._tls_context().wrap_socket(self.wire.sock, server_hostname=settings['host'],
+                                                                 do_handshake_on_connect=False)
+                self.wire.handshake()  # after the assignment, so _close() closes it even when this fails
+                self.facts['tls'] = _tls_facts(self.wire.sock)
+        self.client = _Client(self.wire, settings['host'], settings['helo_name'] or self.fqdn)
         with self._step('banner'):
             code, reply = self.client.getreply()
             self.facts['banner'] = self._text(reply)
@@ -146,6 +349,20 @@ class _Session(object):
                 raise smtplib.SMTPConnectError(code, reply)
         with self._step('ehlo'):
             self._ehlo()
+
+    def _connect(self, host, port):
+        """socket.create_connection, within the time left (the resolver included)."""
+        error = None
+        for family, kind, proto, unused, address in _resolve(host, port, self._time_left()):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self._time_left())
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                error = exc
+                sock.close()
+        raise error or socket.gaierror(socket.EAI_NONAME, 'no address found')
 
     def _ehlo(self):
         code, reply = self.client.ehlo()
@@ -164,24 +381,34 @@ class _Session(object):
             if not self.client.has_extn('starttls'):
                 raise RequirementError('STARTTLS')  # never a silent downgrade to clear text
             self.client.starttls(context=self._tls_context())
-            self.facts['tls'] = _tls_facts(self.client.sock)
+            self.facts['tls'] = _tls_facts(self.wire.sock)
             self._ehlo()
 
     def _tls_context(self):
         context = ssl.create_default_context(cafile=self.settings['ca_file'])
+        require_tls12(context)
         if not self.settings['validate_certs']:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    # auth: our own exchange, so that credentials travel as UTF-8 (RFC 4616) and challenges are capped
     def _authenticate(self):
         settings = self.settings
         method = settings['auth_method']
-        if method == 'none' or (method == 'auto' and not settings['username']):
-            return
+        if method == 'none' or (method == 'auto' and not (settings['username'] and settings['password'])):
+            return  # auto logs in only with a username and a password
+        if method in OAUTH_METHODS and settings.get('oauth2'):
+            with self._step('token'):
+                self._fetch_token()
+            settings = self.settings
         with self._step('auth'):
             if settings['security'] == 'none' and not settings['allow_insecure_auth']:
                 raise RequirementError('encryption')
+            if not settings['password']:
+                    raise SettingError('auth', 'auth_method %s needs a password%s' % (
+                    method, ' (the access token), or oauth2 to fetch one' if method in OAUTH_METHODS else ''),
+                    'set password, or auth_method: none for a server that relays for this host without a login')
             offered = self.client.esmtp_features.get('auth', '').lower().split()
             if method == 'auto':
                 method = next((name for name in AUTO_PREFERENCE if name in offered), None)
@@ -190,43 +417,148 @@ class _Session(object):
             elif method not in offered:
                 raise RequirementError('AUTH ' + method.upper(), offered)
             self.facts['auth_mechanism'] = method  # the one tried, also when it fails
-            self.client.user, self.client.password = settings['username'] or '', settings['password'] or ''
-            self.client.auth(method.upper(), self._responder(method), initial_response_ok=True)
+            self._login(method, settings['username'] or '', settings['password'])
 
-    def _responder(self, method):
-        if method == 'xoauth2':
-            initial = _xoauth2_string(self.settings)
-            # A 334 after the initial response carries the server's error (JSON); an empty line ends the exchange.
-            return lambda challenge=None: initial if challenge is None else ''
-        return getattr(self.client, 'auth_' + method.replace('-', '_'))  # smtplib's plain, login, cram_md5
+    def _fetch_token(self):
+        """A fresh access token from settings.oauth2's endpoint, used as the password of this session only."""
+        oauth2 = self.settings['oauth2']
+        token = fetch_token(oauth2, self._time_left())
+        for value in (token['access_token'], token.get('refresh_token')):
+            if value:
+                self.on_secret(value)
+                self._remember(value)
+        self.settings = dict(self.settings, password=token['access_token'])
+        self.secrets = _secret_forms(self.settings, extra=self.sent_secrets)
+        self.facts['oauth2'] = dict(token_endpoint=urlsplit(oauth2['token_url']).hostname,
+                                    grant='refresh_token' if oauth2.get('refresh_token') else 'client_credentials',
+                                    scope=token.get('scope') or oauth2.get('scope'), expires_in=token.get('expires_in'))
 
-    # rcpt: the envelope, proving the server takes this sender and this recipient
+    def _login(self, method, user, password):
+        if method == 'plain':
+            if '\0' in user + password:
+                raise _uncarried('PLAIN', 'NUL, its field separator', 'login')
+            blob = b'\0' + user.encode('utf-8') + b'\0' + password.encode('utf-8')
+            self._exchange('PLAIN', blob, lambda challenge: blob)
+        elif method == 'login':
+            # The username as initial response (as smtplib does); then answer what is asked, never guess.
+            self._exchange('LOGIN', user.encode('utf-8'), lambda challenge: (
+                user if challenge.lower().startswith(b'user') else password).encode('utf-8'))
+        elif method == 'cram-md5':
+            def answer(challenge):
+                digest = hmac.new(password.encode('utf-8'), challenge, 'md5').hexdigest()
+                self._remember(digest)
+                return user.encode('utf-8') + b' ' + digest.encode('ascii')
+            self._exchange('CRAM-MD5', None, answer)
+        else:
+            if '\x01' in user + password:
+                raise _uncarried(method.upper(), 'Ctrl-A, its field separator', 'a token without it')
+            # A 334 after the initial response carries the server's error (JSON): keep it to say why, then end
+            # the exchange as each mechanism wants (XOAUTH2 an empty line, OAUTHBEARER a single %x01).
+            if method == 'oauthbearer':
+                initial, done = oauthbearer_string(user, password, self.settings['host'], self.settings['port']), \
+                    oauthbearer_abort().encode('ascii')
+            else:
+                initial, done = _xoauth2_string(self.settings), b''
+
+            def refused(challenge):
+                self.oauth_challenge = challenge
+                return done
+            self._exchange(method.upper(), initial.encode('utf-8'), refused)
+
+    def _exchange(self, mechanism, initial, answer):
+        """AUTH <mechanism> [initial response], then answer each 334 challenge (at most MAX_AUTH_CHALLENGES)."""
+        command = 'AUTH ' + mechanism
+        if initial is not None:
+            command += ' ' + self._sent(initial)
+        code, reply = self.client.docmd(command)
+        for unused in range(MAX_AUTH_CHALLENGES):
+            if code != 334:
+                break
+            try:
+                challenge = base64.b64decode(reply, validate=True)
+            except (binascii.Error, ValueError):
+                challenge = b''
+            code, reply = self.client.docmd(self._sent(answer(challenge)))
+        else:
+            if code == 334:
+                raise LimitError('challenges')
+        if code not in (235, 503):  # 503: already authenticated
+            if mechanism.lower() in OAUTH_METHODS:
+                raise TokenRefused(code, reply, self.oauth_challenge)
+            raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def _sent(self, data):
+        """base64 of an AUTH line, remembered (with the text it carries) so that an echo of it is scrubbed."""
+        line = base64.b64encode(data).decode('ascii')
+        if data and data != (self.settings['username'] or '').encode('utf-8'):
+            self._remember(line, data.decode('utf-8', 'replace'))
+        return line
+
+    def _remember(self, *forms):
+        self.sent_secrets.extend(forms)
+        self.secrets = _secret_forms(self.settings, extra=self.sent_secrets)
+
+    # rcpt: the envelope, proving the server takes this sender, this recipient and each error recipient
     def _envelope(self):
+        self._mail_from()
+        for address in [self.recipient] + self.error_recipients:
+            self._rcpt_to(address)
+
+    def _mail_from(self):
         with self._step('mail'):
             if not self.recipient:
                 raise RequirementError('recipient')
-            # smtplib fails with SMTPNotSupportedError when an address needs SMTPUTF8 and the server lacks it
-            _expect_2xx(self.client.mail(self.settings['from_email'], ['SMTPUTF8'] if self._utf8() else []))
+            self._check_addresses()
+            options = []
+            utf8_address = self._utf8_address()
+            if utf8_address:
+                if not self.client.has_extn('smtputf8'):
+                    role = 'sender' if utf8_address == self.settings['from_email'] else 'recipient'
+                    self.rcpt_address = utf8_address
+                    raise RequirementError('SMTPUTF8', address=utf8_address, role=role)
+                options = ['SMTPUTF8']
+            _expect_2xx(self.client.mail(self.settings['from_email'], options))
+
+    def _check_addresses(self):
+        addresses = [('sender', self.settings['from_email']), ('recipient', self.recipient)]
+        for role, address in addresses + [('recipient', address) for address in self.error_recipients]:
+            if any(ord(char) < 32 or ord(char) == 127 for char in address):
+                raise SettingError(role, 'a %s address has a control character (NUL, CR, LF or another): '
+                                   'SMTP cannot carry it' % role, 'write the address without control characters')
+
+    def _rcpt_to(self, address):
         with self._step('rcpt'):
-            _expect_2xx(self.client.rcpt(self.recipient))
+            self.rcpt_address = address
+            _expect_2xx(self.client.rcpt(address))
+        self.rcpt_address = self.recipient
 
     def _deliver(self, subject, body):
+        if self.error_recipients:
+            # They were only asked; the message goes to the test recipient alone, in a new transaction.
+            with self._step('mail'):
+                _expect_2xx(self.client.rset())
+            self._mail_from()
+            self._rcpt_to(self.recipient)
         with self._step('data'):
             message = self._compose(subject, body)
             self.facts['message_id'] = message['Message-ID']  # known before DATA, so a failed send can be traced too
-            policy = email.policy.SMTPUTF8 if self._utf8() else email.policy.SMTP
-            _expect_2xx(self.client.data(message.as_bytes(policy=policy)))
+            utf8 = not all(_is_ascii(address) for address in (self.settings['from_email'], self.recipient))
+            _expect_2xx(self.client.data(message.as_bytes(policy=email.policy.SMTPUTF8 if utf8 else email.policy.SMTP)))
             self.facts['sent'] = True
 
-    def _utf8(self):
-        return not all(address.isascii() for address in (self.settings['from_email'], self.recipient))
+    def _utf8_address(self):
+        """The first envelope address that needs SMTPUTF8, or None."""
+        for address in [self.settings['from_email'], self.recipient] + self.error_recipients:
+            if not _is_ascii(address):
+                return address
+        return None
 
     def _compose(self, subject, body):
         settings = self.settings
         now = email.utils.formatdate(localtime=True)
         message = EmailMessage()
         message['Date'] = now
-        message['Message-ID'] = email.utils.make_msgid(domain=settings['from_email'].rpartition('@')[2])
+        message['Message-ID'] = email.utils.make_msgid(domain=_ascii_domain(settings['from_email']))
         message['From'] = Address(display_name=settings['from_name'] or '', addr_spec=settings['from_email'])
         message['To'] = self.recipient
         message['Subject'] = subject or 'SMTP test from %s' % self.fqdn
@@ -242,15 +574,89 @@ class _Session(object):
                 self.client.rset()  # drop the envelope: nothing is delivered below 'send'
             self.client.quit()
         except (smtplib.SMTPException, OSError):
-            pass  # the stage asked for is done; a server that hangs up instead of answering changes nothing
+            pass  # the stage asked for is done; a server that hangs up (or runs out the clock) changes nothing
 
     def _close(self):
-        for closable in (self.client, self.sock):
-            if closable is not None:
-                closable.close()
+        if self.client is not None:
+            self.client.close()
+        elif self.wire is not None:
+            self.wire.close()
 
     def _text(self, reply):
-        return _scrub(_decode(reply), self.secrets)
+        return _clip(_scrub(_decode(reply), self.secrets))
+
+
+def require_tls12(context):
+    """Refuse TLS 1.0 and 1.1 on `context`: minimum_version on Python 3.7+, the OP_NO_* options before."""
+    try:
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    except (AttributeError, ValueError):
+        context.options |= ssl.OP_NO_SSLv3 | ssl.OP_NO_TLSv1 | ssl.OP_NO_TLSv1_1
+    return context
+
+
+def _resolve(host, port, timeout):
+    """getaddrinfo within `timeout`."""
+    return _within(timeout, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+
+
+def _within(timeout, function, *args):
+    """function(*args) in a daemon thread, given up after `timeout` (socket.gaierror EAI_AGAIN): the system
+    resolver has no time limit of its own (retries, several servers), and cannot be interrupted."""
+    found = {}
+
+    def call():
+        try:
+            found['result'] = function(*args)
+        except Exception as error:  # pylint: disable=broad-except  # re-raised in the session, which classifies it
+            found['error'] = error
+
+    worker = threading.Thread(target=call, name='email_ops.smtp resolver')
+    worker.daemon = True
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise socket.gaierror(socket.EAI_AGAIN, 'no answer from the resolver within the timeout')
+    if 'error' in found:
+        raise found['error']
+    return found['result']
+
+
+def _uncarried(mechanism, what, instead):
+    return SettingError('auth', 'the username or password has a character AUTH %s cannot carry (%s)' % (mechanism, what),
+                        'set auth_method to %s, or change the credential' % instead)
+
+
+def _error_recipients(settings, recipient):
+    """settings.error_recipients[].email, without the test recipient and without repeats."""
+    seen = set([(recipient or '').lower()])
+    addresses = []
+    for entry in settings.get('error_recipients') or []:
+        address = (entry or {}).get('email') if isinstance(entry, dict) else None
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            addresses.append(address)
+    return addresses
+
+
+def _is_ascii(text):
+    try:
+        text.encode('ascii')
+    except UnicodeError:
+        return False
+    return True
+
+
+def _printable_ascii(text):
+    return all(33 <= ord(char) <= 126 for char in text)
+
+
+def _ascii_domain(address):
+    domain = address.rpartition('@')[2]
+    try:
+        return domain.encode('idna').decode('ascii')
+    except UnicodeError:
+        return 'localhost'
 
 
 def _expect_2xx(reply):
@@ -285,20 +691,51 @@ def _xoauth2_string(settings):
     return 'user=%s\x01auth=Bearer %s\x01\x01' % (settings['username'] or '', settings['password'] or '')
 
 
-def _secret_forms(settings):
-    """The password as it could come back in a server's reply: raw, or base64 of what an AUTH exchange sent."""
+# ---------------------------------------------------------------------------------------------------------------
+# Scrubbing: a server may echo what it was sent, in any form. Internal to the client for now (a general
+# masking module is under way).
+
+def _secret_forms(settings, extra=()):
+    """A compiled pattern for the password in every form a reply (or our own message) may carry it, or None.
+
+    Forms: raw; base64 of each AUTH string (PLAIN, LOGIN password, XOAUTH2; `extra` adds what a session really
+    sent, such as a CRAM-MD5 response); UTF-8 bytes read as Latin-1 (smtplib reads EHLO so); repr and ASCII
+    escapes; JSON escapes. Any run of whitespace in a form matches any other run, as _one_line() collapses
+    them and a server may wrap lines.
+    """
     password = settings.get('password')
     if not password:
-        return []
+        return None
     user = settings.get('username') or ''
-    sent = (password, '\0%s\0%s' % (user, password), _xoauth2_string(settings))
-    return [password] + [base64.b64encode(text.encode('utf-8')).decode('ascii') for text in sent]
+    forms = set([password])
+    for text in (password, '\0%s\0%s' % (user, password), _xoauth2_string(settings)):
+        forms.add(base64.b64encode(text.encode('utf-8')).decode('ascii'))
+    raw = password.encode('utf-8')
+    forms.add(raw.decode('latin-1'))
+    for escaped in (repr(password)[1:-1], repr(raw)[2:-1], raw.decode('ascii', 'backslashreplace'),
+                    password.encode('unicode_escape').decode('ascii'),
+                    password.encode('ascii', 'backslashreplace').decode('ascii'), _json_escaped(password)):
+        forms.update((escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')))
+    forms.update(form for form in extra if form)
+    patterns = []
+    for form in sorted(forms, key=len, reverse=True):
+        chunks = form.split()
+        if chunks:
+            patterns.append(r'\s+'.join(re.escape(chunk) for chunk in chunks))
+        if form.strip() != form or not chunks:
+            patterns.append(re.escape(form))
+    return re.compile('|'.join(patterns), re.IGNORECASE)
+
+
+def _json_escaped(text):
+    return ''.join(char if 32 <= ord(char) < 127 and char not in '"\\' else '\\u%04x' % ord(char)
+                   if ord(char) < 0x10000 else char for char in text)
 
 
 def _scrub(text, secrets):
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
+    if secrets is None or not text:
+        return text
+    return secrets.sub(MASK, text)
 
 
 def _decode(value):
@@ -322,22 +759,32 @@ TRY_LATER = 'a 4xx reply is temporary: try again later'
 CERT_ESCAPE = 'validate_certs: false skips the check, for tests only'
 
 
-def classify(error, step, settings, recipient=None):
+def classify(error, step, settings, recipient=None, sent=(), challenge=None):
     """Turn an exception raised at `step` of a session into an SmtpFailure (category, stage, code, hint, msg).
 
     Categories: dns, connect, timeout, tls, certificate, auth, sender, recipient, data, protocol.
+    `recipient` is the address of the RCPT TO in flight; `sent` what the AUTH exchange sent (scrubbed too);
+    `challenge` the server's 334 error challenge to an OAuth2 token. A token endpoint failure is category oauth.
     """
+    if isinstance(error, OAuth2Failure):  # already classified, and scrubbed of the oauth2 secrets
+        return SmtpFailure(error.msg, error.category, 'auth', error.code if isinstance(error.code, int) else None,
+                           error.hint, reason=error.reason)
     where = '%s:%s' % (settings['host'], settings['port'])
     if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, OSError):
         error = error.__context__  # smtplib reports a time-out or reset while reading a reply as a disconnect
     code = None
+    secrets = _secret_forms(settings, extra=sent)
     if isinstance(error, smtplib.SMTPResponseException) and error.smtp_code > 0:
         code = error.smtp_code
-        category, msg, hint = _classify_reply(code, _one_line(error.smtp_error), step, settings, where, recipient)
+        reply = _clip(_one_line(_scrub(_decode(error.smtp_error), secrets)))
+        category, msg, hint = _classify_reply(code, reply, step, settings, where, recipient)
+        if isinstance(error, TokenRefused) and error.challenge is not None:
+            refusal = parse_error_challenge(error.challenge, [sent_form for sent_form in sent if sent_form])
+            msg, hint = '%s refused the login: %s (%s)' % (where, refusal['msg'], '%d %s' % (code, reply)), refusal['hint']
     else:
         category, msg, hint = _classify_exception(error, step, settings, where)
-    secrets = _secret_forms(settings)
-    return SmtpFailure(_scrub(msg, secrets), category, STEP_STAGE.get(step, step), code, _scrub(hint, secrets))
+    return SmtpFailure(_printable(_clip(_scrub(msg, secrets), 2 * MAX_TEXT_CHARS)), category,
+                       STEP_STAGE.get(step, step), code, _printable(_scrub(hint, secrets)))
 
 
 def _classify_reply(code, reply, step, settings, where, recipient):
@@ -381,9 +828,9 @@ def _classify_reply(code, reply, step, settings, where, recipient):
 def _auth_hint(code, settings):
     if 400 <= code < 500:
         return 'the server could not check the credentials just now: ' + TRY_LATER
-    if settings['auth_method'] == 'xoauth2':
-        return ('the access token was refused: it may have expired or lack the mail scope; '
-                'put a fresh token in password, with username the mailbox it belongs to')
+    if settings['auth_method'] in OAUTH_METHODS:
+        return ('the access token was refused: it may have expired or lack the mail scope; set oauth2 so that '
+                'the host fetches a fresh token, with username the mailbox it belongs to')
     if code == 534:
         return 'the provider wants an app password (2-step verification) or OAuth2 (auth_method: xoauth2)'
     if code == 504:
@@ -395,10 +842,14 @@ def _auth_hint(code, settings):
 def _classify_exception(error, step, settings, where):
     if isinstance(error, RequirementError):
         return _classify_requirement(error, settings, where)
+    if isinstance(error, SettingError):
+        return (error.category, error.msg, error.hint)
+    if isinstance(error, LimitError):
+        return _classify_limit(error, step, settings, where)
     if isinstance(error, socket.gaierror):
         return ('dns', 'cannot resolve %s: %s' % (settings['host'], error.strerror or error),
                 "check host for typos, and the managed host's DNS resolver: internal names may not resolve everywhere")
-    if isinstance(error, ssl.SSLCertVerificationError):
+    if _is_certificate_error(error):
         return _classify_certificate(error, settings, where)
     if isinstance(error, (socket.timeout, TimeoutError)):
         return _classify_timeout(step, settings, where)
@@ -434,6 +885,11 @@ def _classify_requirement(error, settings, where):
                 'use security: starttls or ssl; allow_insecure_auth: true only on a trusted network')
     if error.need == 'recipient':
         return ('recipient', 'no recipient to test with', 'set to, or settings.test_email')
+    if error.need == 'SMTPUTF8':
+        return (error.role, '%s does not offer SMTPUTF8, which the %s %s needs (it is not all ASCII)'
+                % (where, error.role, error.address),
+                'use an ASCII address (an international domain works in its xn-- form), '
+                'or a server that offers SMTPUTF8')
     offered = ' '.join(error.offered)
     if not error.offered:
         return ('auth', '%s offers no AUTH on this connection' % where,
@@ -446,8 +902,18 @@ def _classify_requirement(error, settings, where):
             'set auth_method to one it offers (%s), or to auto' % ', '.join(name.lower() for name in error.offered))
 
 
+def _classify_limit(error, step, settings, where):
+    return ('protocol', '%s sent more than %s while this host waited for %s: the session was ended'
+            % (where, LIMITS[error.limit], _waiting_for(step)),
+            'the server is broken or hostile, or this port does not speak SMTP: check host and port (%s)'
+            % _implicit_tls_hint(settings) if step == 'banner' else
+            "the server is broken or hostile: check host and port, and the server's logs")
+
+
 def _classify_timeout(step, settings, where):
-    msg = 'no answer from %s within %ss, waiting for %s' % (where, settings['timeout'], _waiting_for(step))
+    # timeout bounds the whole session: a server that answers too slowly (a byte at a time) ends here too
+    msg = 'no answer from %s within %ss (the timeout of the whole session), waiting for %s' % (
+        where, settings['timeout'], _waiting_for(step))
     if step == 'connect':
         return ('timeout', msg, 'nothing answered: a firewall drops the traffic or the host is down; '
                 'check host, port and outbound firewall rules (many networks block port 25)')
@@ -458,9 +924,16 @@ def _classify_timeout(step, settings, where):
     return ('timeout', msg, 'the server is slow or overloaded: raise timeout, or try again later')
 
 
+def _is_certificate_error(error):
+    return isinstance(error, CERTIFICATE_ERRORS) or (
+        isinstance(error, ssl.SSLError) and getattr(error, 'reason', None) == 'CERTIFICATE_VERIFY_FAILED')
+
+
 def _classify_certificate(error, settings, where):
     verify_code = getattr(error, 'verify_code', None)
     reason = getattr(error, 'verify_message', None) or _one_line(error)
+    if verify_code is None and "doesn't match" in reason:
+        verify_code = CERT_NAME_MISMATCH[0]  # Python 3.6: match_hostname's CertificateError has no code
     msg = 'the certificate of %s is not trusted: %s' % (where, reason)
     if verify_code in CERT_EXPIRED:
         return ('certificate', msg, 'the certificate has expired (or is not valid yet): the server must renew it; '
@@ -486,6 +959,10 @@ def _classify_tls(error, step, settings, where):
                     'this port speaks plain SMTP: use security: starttls (587) or none')
         return ('tls', '%s accepted STARTTLS but did not speak TLS: %s' % (where, text),
                 'something between this host and the server (proxy, antivirus) interferes, or the server is broken')
+    if any(marker in text.lower() for marker in ('protocol version', 'unsupported protocol')):
+        return ('tls', 'TLS handshake with %s failed: %s' % (where, text),
+                'no TLS version in common: this client requires TLS 1.2 or newer, and the server offers only older '
+                'ones (or the reverse): the server must be upgraded')
     return ('tls', 'TLS handshake with %s failed: %s' % (where, text),
             'the server could not complete TLS (no shared protocol version or cipher, or no certificate): '
             'check its TLS configuration and logs, or the other security mode (starttls on 587, ssl on 465)')
@@ -521,3 +998,12 @@ def _waiting_for(step):
 
 def _one_line(value):
     return ' '.join(_decode(value).split())
+
+
+def _clip(text, limit=MAX_TEXT_CHARS):
+    return text if len(text) <= limit else text[:limit] + ' [...]'
+
+
+def _printable(text):
+    """Control characters a server sent (NUL, ESC) shown as '?', once secrets are scrubbed."""
+    return ''.join('?' if ord(char) < 32 or 127 <= ord(char) < 160 else char for char in text)

@@ -36,15 +36,27 @@ attributes:
 options:
   path:
     description:
-      - The configuration file of an app with one file (V(generic), V(msmtp), V(ssmtp)). Created when missing; its folder must exist.
+      - The configuration file of an app with one file (V(generic), V(msmtp), V(ssmtp)), an absolute path. Created when
+        missing; its folder must exist.
       - Required for V(generic); other apps default to the path their profile names (for example C(/etc/msmtprc)).
       - For an app with several files use O(paths).
+      - Each file must be a regular file of at most 16 MiB; a directory, FIFO, device or socket is an error, and so is a
+        symbolic link unless O(follow=true).
     type: path
   paths:
     description:
       - "The files of an app with several files, by the file ids of its profile, for example
         C({main: /etc/postfix/main.cf, sasl_passwd: /etc/postfix/sasl_passwd}). Files not named keep the profile's default path."
     type: dict
+  follow:
+    description:
+      - What to do when a file to write is a symbolic link, as in M(ansible.builtin.copy) - whether links in the destination
+        are followed.
+      - V(false) refuses a link with an error, reading and writing nothing (the link could point anywhere, for example
+        at a file only root may read).
+      - V(true) resolves the link once and reads, backs up and writes the file it points to; the link stays.
+    type: bool
+    default: false
   app:
     description:
       - The application profile (a file C(profiles/<app>.yml) in this collection) saying which files, formats and keys,
@@ -85,12 +97,17 @@ options:
   update_password:
     description:
       - V(always) writes the password from O(settings.password).
-      - V(on_create) writes it only when the block is created; an existing block keeps its password.
+      - V(on_create) writes it only when the block is created; an existing block keeps its password, but only while
+        the destination stays the same. When O(settings.host), O(settings.port), O(settings.security) or
+        O(settings.username) changed, the task fails instead (the old password would go to a new destination).
     type: str
     default: always
     choices: [always, on_create]
   backup:
-    description: Keep a timestamped copy of the previous file next to it when the file changes.
+    description:
+      - Keep a copy of the previous file next to it when the file changes, named C(<file>.<random>.<date>@<time>~).
+      - The copy is created exclusively (never through a link) with the file's owner and group and a mode no wider
+        than the previous file's nor O(mode), since it holds the previous secret.
     type: bool
     default: false
   validate:
@@ -117,7 +134,11 @@ options:
     description:
       - Permissions of the files. By default each file gets the mode its profile names, V('0600') unless the app
         needs others to read it (for example Postfix's C(main.cf)).
-      - Other forms as in M(ansible.builtin.file). Set here, it applies to every file of the app, as do O(owner) and O(group).
+      - A quoted octal string (V('0640')) or a symbolic mode (V('u=rw,g=r,o=')), as in M(ansible.builtin.file).
+        A YAML integer (V(644), or V(0644), which YAML reads as 420) is refused with the same hint ansible-core gives
+        - quote octal numbers so Ansible receives a string and can do its own conversion from string into number.
+      - Set here, it applies to every file of the app, as do O(owner) and O(group). O(owner) and O(group) must exist
+        on the host; otherwise the task fails before anything is written.
     type: raw
 notes:
   - The password, app password or token never appears in results, diffs, warnings, errors or C(-vvvv) output.
@@ -213,7 +234,14 @@ backup_file:
   description: The copy of the previous file.
   returned: when O(backup=true) and the file changed
   type: str
-  sample: /etc/myapp/config.json.12345.2026-11-24@10:00:00~
+  sample: /etc/myapp/config.json.5f0c2a9e1b7d3c44.2026-11-24@10:00:00~
+previous_mode:
+  description:
+    - The mode the previous file had. The backup may be narrower (never wider than O(mode)); to restore the
+      previous file exactly, copy RV(backup_file) back with this mode.
+  returned: when O(backup=true) and the file changed
+  type: str
+  sample: '0640'
 verification:
   description:
     - What the SMTP conversation that proved the settings learnt (the facts M(email_ops.smtp.smtp_test) returns),
@@ -246,19 +274,20 @@ msg:
   sample: settings written after a verified send
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
 from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError
 from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
 
 
-def main():
-    argument_spec = settings_argument_spec()
-    argument_spec.update(
+def argument_spec():
+    """The module's options (the unit tests build a real AnsibleModule from them too)."""
+    spec = settings_argument_spec()
+    spec.update(
         path=dict(type='path'),
         paths=dict(type='dict'),
+        follow=dict(type='bool', default=False),
         app=dict(type='str', default='generic'),
         profile=dict(type='str'),
         plan=dict(type='dict'),  # set by the action plugin from the app profile
@@ -272,7 +301,11 @@ def main():
         verify_when=dict(type='str', default='changed', choices=['changed', 'always']),
         mode=dict(type='raw'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, add_file_common_args=True, supports_check_mode=True)
+    return spec
+
+
+def main():
+    module = SettingsModule(argument_spec=argument_spec(), add_file_common_args=True, supports_check_mode=True)
     if not module.params['plan']:
         module.fail_json(msg='smtp_config runs through its action plugin, which renders the app profile into plan')
     try:

@@ -235,9 +235,9 @@ failure:
       sample: "port 465 speaks implicit TLS: use security: ssl"
 '''
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import protect_secrets, settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import add_secret, protect_secrets, settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
 from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import STAGES, SmtpFailure, run_session
 
 
@@ -249,7 +249,7 @@ def main():
         body=dict(type='str'),
         stage=dict(type='str', default='send', choices=list(STAGES)),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SettingsModule(argument_spec=argument_spec, supports_check_mode=True)
     settings = module.params['settings']
     protect_secrets(module, settings)
 
@@ -264,7 +264,8 @@ def main():
             module.fail_json(msg='%s must be one line (no CR or LF)' % name)
 
     try:
-        facts = run_session(settings, stage=stage, to=to, subject=module.params['subject'], body=module.params['body'])
+        facts = run_session(settings, stage=stage, to=to, subject=module.params['subject'], body=module.params['body'],
+                            on_secret=lambda value: add_secret(module, value))
     except SmtpFailure as failure:
         module.fail_json(msg=failure.msg, failure=failure.as_dict(), **failure.facts)
 

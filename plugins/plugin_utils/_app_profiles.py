@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import SECRET_KEYS, settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings import DESTINATION_KEYS, SECRET_KEYS, settings_argument_spec
 
 try:
     from jsonschema import Draft202012Validator
@@ -172,6 +172,30 @@ def _uses_secret(spec):
     return spec in SECRET_KEYS
 
 
+# Another value for each destination setting, to see which entries follow it.
+_MOVED = dict(host=lambda value: 'moved.' + value, port=lambda value: value + 1 if value < 65535 else value - 1,
+              security=lambda value: 'starttls' if value != 'starttls' else 'ssl', username=lambda value: (value or '') + '.moved')
+
+
+def _destinations(specs, entries, settings, context, where):
+    """{entry: [settings keys]} for the entries that say where the password goes (they change with host, port,
+    security or username): update_password=on_create keeps a stored password only while these stay."""
+    found = {}
+    for key in DESTINATION_KEYS:
+        moved = dict(settings, **{key: _MOVED[key](settings.get(key))})
+        moved_context = dict(context, **{key: moved[key]})
+        for name, spec in specs.items():
+            if _is_template(name) or name not in entries:
+                continue
+            try:
+                value = _entry(spec, moved, moved_context, where)
+            except ProfileProblem:
+                value = None  # no value for the other setting: it depends on it
+            if value != entries[name]:
+                found.setdefault(name, []).append(key)
+    return found
+
+
 def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
     """The module's `plan`: every file with its path, format, key, entries (rendered) and commands.
 
@@ -214,9 +238,10 @@ def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
             entries[key] = _entry(spec, settings, context, '%s, entry %s' % (where, name))
             if _uses_secret(spec):
                 secrets.append(key)
+        destinations = _destinations(item['entries'], entries, settings, context, where)
         spec = dict(id=item['id'], path=paths[item['id']], formats=item['formats'], key=item.get('key'),
                     own=item.get('own', 'block'), owned=[name for name in item['entries'] if not _is_template(name)],
-                    entries=entries, secrets=secrets, mode=item.get('mode', '0600'),
+                    entries=entries, secrets=secrets, destinations=destinations, mode=item.get('mode', '0600'),
                     owner=item.get('owner'), group=item.get('group'), validate=item.get('validate'), format=None)
         if item.get('after_change'):
             spec['after_change'] = _render(item['after_change'], dict(context, path=paths[item['id']]), where)

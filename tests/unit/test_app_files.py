@@ -1,18 +1,21 @@
 """Every relay profile through the module's own multi-file code (AppFiles over ConfigFile), on real files in a
-temp folder, with a stand-in for AnsibleModule: what we do not own survives, a second run changes nothing on
+temp folder, with the module's real AnsibleModule (only the apps' commands recorded): what we do not own survives, a second run changes nothing on
 any file, check mode touches nothing, commands run only after a change, and a failure restores every file."""
+import json
 import os
 import shutil
 import stat
 
 import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
 from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
+from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
+from ansible_collections.email_ops.smtp.plugins.modules import smtp_config
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import get_profile, render_plan
 
-OPTIONS = settings_argument_spec()['settings']['options']
 PASSWORD = 'p"a\'s\\s;o:r%d$'
 SETTINGS = dict(host='smtp.example.com', port=587, username='relay@example.com', password=PASSWORD,
                 from_email='alerts@example.com', error_recipients=[{'email': 'ops@example.com'}])
@@ -35,38 +38,24 @@ FOREIGN = {
 RELAYS = ['postfix', 'nullmailer', 'dma', 'exim4', 'opensmtpd', 'ssmtp', 'msmtp-mta']
 
 
-class FakeModule(object):
-    """The few AnsibleModule members AppFiles and ConfigFile use."""
+class RecordingModule(SettingsModule):
+    """The real AnsibleModule of smtp_config (file helpers, check mode, diff, masking); only the app's own commands
+    (postmap, postfix check, update-exim4.conf), which are not installed here, are recorded instead of run."""
 
     def __init__(self, plan, settings, check_mode=False, fail_on=None):
-        normalized = dict((key, spec.get('default')) for key, spec in OPTIONS.items())
-        normalized.update(settings)
-        self.params = dict(settings=normalized, app=plan['app'], plan=plan, state='present', update_password='always',
-                           backup=False, validate=None, unsafe_writes=False, verify='none', verify_when='changed')
-        self.check_mode, self._diff, self.no_log_values = check_mode, True, set()
+        args = dict(settings=settings, app=plan['app'], plan=plan, _ansible_check_mode=check_mode, _ansible_diff=True)
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args}))  # pylint: disable=protected-access
+        if hasattr(basic, '_ANSIBLE_PROFILE'):  # ansible-core 2.19+: how the arguments are serialized
+            basic._ANSIBLE_PROFILE = 'legacy'  # pylint: disable=protected-access
+        super(RecordingModule, self).__init__(argument_spec=smtp_config.argument_spec(), add_file_common_args=True,
+                                              supports_check_mode=True)
         self.commands, self.fail_on = [], fail_on
 
-    def run_command(self, command, use_unsafe_shell=False):
-        self.commands.append(command)
-        return (1, '', 'refused') if self.fail_on and self.fail_on in command else (0, '', '')
+    def run_command(self, args, *unused, **kwargs):  # pylint: disable=arguments-differ
+        self.commands.append(args)
+        return (1, '', 'refused') if self.fail_on and self.fail_on in args else (0, '', '')
 
-    def atomic_move(self, src, dest, unsafe_writes=False):
-        os.rename(src, dest)
 
-    def backup_local(self, path):
-        shutil.copy(path, path + '.bak')
-        return path + '.bak'
-
-    def load_file_common_arguments(self, params):
-        return dict(path=params['path'], mode=params['mode'])
-
-    def set_fs_attributes_if_different(self, file_args, changed):
-        if file_args['mode'] and stat.S_IMODE(os.stat(file_args['path']).st_mode) != int(file_args['mode'], 8):
-            if self.check_mode:  # as AnsibleModule: predict, do not touch
-                return True
-            os.chmod(file_args['path'], int(file_args['mode'], 8))
-            return True
-        return changed
 
 
 def plan_for(app, folder, settings=None):
@@ -94,12 +83,12 @@ def test_relay_files_four_runs(app, tmp_path):
     plan = plan_for(app, tmp_path)
     before = state(tmp_path)
 
-    module = FakeModule(plan, SETTINGS, check_mode=True)
+    module = RecordingModule(plan, SETTINGS, check_mode=True)
     result = AppFiles(module).run()
     assert result['changed'] and state(tmp_path) == before and module.commands == []
     assert len(result['diff']) == len(plan['files']) > 1
 
-    module = FakeModule(plan, SETTINGS)
+    module = RecordingModule(plan, SETTINGS)
     result = AppFiles(module).run()
     assert result['changed'] and sorted(result['files']) == sorted(item['id'] for item in plan['files'])
     assert PASSWORD in module.no_log_values
@@ -114,7 +103,7 @@ def test_relay_files_four_runs(app, tmp_path):
     written = state(tmp_path)
 
     for check_mode in (True, False):
-        module = FakeModule(plan, SETTINGS, check_mode=check_mode)
+        module = RecordingModule(plan, SETTINGS, check_mode=check_mode)
         result = AppFiles(module).run()
         assert result['changed'] is False and not any(item['changed'] for item in result['files'].values())
         assert state(tmp_path) == written and module.commands == []
@@ -127,7 +116,7 @@ def test_failed_check_restores_every_file(app, tmp_path):
             (tmp_path / file_id).write_text(text)
     before = dict((name, text) for name, (text, _mtime, _mode) in state(tmp_path).items())
     plan = plan_for(app, tmp_path)
-    module = FakeModule(plan, SETTINGS, fail_on=plan['checks'][0].split()[0])
+    module = RecordingModule(plan, SETTINGS, fail_on=plan['checks'][0].split()[0])
     with pytest.raises(ConfigError, match='check failed with rc 1: refused; the files were restored'):
         AppFiles(module).run()
     after = dict((name, text) for name, (text, _mtime, _mode) in state(tmp_path).items())
@@ -136,9 +125,9 @@ def test_failed_check_restores_every_file(app, tmp_path):
 
 def test_changed_settings_touch_only_the_files_they_concern(tmp_path):
     plan = plan_for('postfix', tmp_path)
-    AppFiles(FakeModule(plan, SETTINGS)).run()
+    AppFiles(RecordingModule(plan, SETTINGS)).run()
     changed = dict(SETTINGS, error_recipients=[{'email': 'noc@example.com'}])
-    module = FakeModule(plan_for('postfix', tmp_path, changed), changed)
+    module = RecordingModule(plan_for('postfix', tmp_path, changed), changed)
     result = AppFiles(module).run()
     assert [name for name, item in sorted(result['files'].items()) if item['changed']] == ['virtual']
     assert module.commands == ['postmap -c %s hash:%s' % (tmp_path, tmp_path / 'virtual'), 'postfix -c %s check' % tmp_path]

@@ -202,11 +202,23 @@ def test_ini_read_empty_and_absent_section():
     assert fmt('ini').read_block(INI, 'SMTP') is None  # case-sensitive
 
 
-def test_ini_duplicates_first_section_first_key_updated_last_key_read():
-    old = '[smtp]\nhost = a\nport = 1\nhost = b\n[smtp]\nhost = c\n'
-    assert fmt('ini').read_block(old, 'smtp') == {'host': 'b', 'port': '1'}
-    assert fmt('ini').write_block(old, 'smtp', {'host': 'z', 'port': '1'}) == \
-        '[smtp]\nhost = z\nport = 1\n[smtp]\nhost = c\n'
+@pytest.mark.parametrize('text, message', [
+    ('[smtp]\nhost = a\nport = 1\nhost = b\n', 'line 4: key host appears twice in section \\[smtp\\]'),
+    ('[smtp]\nhost = a\nPASSWORD = s3cret-1\npassword = s3cret-2\n', 'line 4: key password appears twice'),
+    ('[a]\nx = 1\n\n[smtp]\nh = 1\n\n[smtp]\nh = s3cret-2\n', 'line 7: section \\[smtp\\] appears twice'),
+    ('top = 1\n[smtp\nhost = s3cret-1\n', 'line 2: a \\[section header that does not close'),
+    ('[smtp]\nhost = a\njust-a-word-s3cret\n', 'line 3: neither a \\[section\\] header, a comment nor a key = value'),
+])
+def test_ini_that_configparser_refuses_is_refused_naming_the_line(text, message):
+    for call in (lambda: fmt('ini').read_block(text, 'smtp'), lambda: fmt('ini').write_block(text, 'smtp', {'host': 'h'}),
+                 lambda: fmt('ini').remove_block(text, 'smtp'), lambda: fmt('ini').secrets_in(text, ['password'])):
+        with pytest.raises(FormatError, match=message) as info:
+            call()
+        assert 's3cret' not in str(info.value)
+
+
+def test_ini_keys_before_the_first_section_are_still_fine():
+    assert fmt('ini').write_block('top = 1\n', 'smtp', {'host': 'h'}) == 'top = 1\n\n[smtp]\nhost = h\n'
 
 
 def test_ini_remove_block():
@@ -216,8 +228,8 @@ def test_ini_remove_block():
                              '[other]\nhost = not ours\n')
     assert fmt('ini').remove_block(INI, 'smtp') == expected
     assert fmt('ini').remove_block(INI, 'nothere') is INI
-    # the last section goes with the blank lines before it; duplicates go too
-    assert fmt('ini').remove_block('[a]\nx = 1\n\n[smtp]\nh = 1\n\n[smtp]\nh = 2\n', 'smtp') == '[a]\nx = 1\n'
+    # the last section goes with the blank lines before it
+    assert fmt('ini').remove_block('[a]\nx = 1\n\n[smtp]\nh = 1\n', 'smtp') == '[a]\nx = 1\n'
 
 
 def test_ini_keeps_crlf_line_ends():
@@ -419,7 +431,7 @@ def test_msmtp_itself_reads_the_values_back(tmp_path):
 SAMPLES = {
     'json': ('smtp', ['', '{}', '{"a": 1, "smtp": {"host": "x", "old": "y"}, "z": [1]}', '{"smtp": null}']),
     'yaml': ('mail.smtp', ['', '# c\n', 'a: 1\nmail:\n  smtp:\n    host: x\n    old: y\nz: [1]\n', 'mail: {}\n']),
-    'ini': ('smtp', ['', '\n', '[a]\nx = 1', INI, '[smtp]\n', '[smtp]\nhost = a\nhost = b\n[smtp]\nold = 1\n',
+    'ini': ('smtp', ['', '\n', '[a]\nx = 1', INI, '[smtp]\n', '[smtp]\nhost = a\nold = 1\n[b]\nhost = b\n',
                      '; c\r\n[smtp]\r\nhost=x\r\n\r\n[b]\r\n']),
     'env': ('SMTP_', ['', 'A=1', ENV, 'SMTP_HOST=a\nSMTP_HOST=b\nSMTP_OLD="x"\n']),
     'msmtp': ('work', ['', MSMTP, 'account work\n', 'defaults\nhost x\naccount work : x\nhost a\nhost b\n']),
@@ -466,3 +478,61 @@ def test_line_formats_change_nothing_outside_the_block(name, text, block):
     # Byte for byte, but for blank lines at the very end: removing the last section takes those before it.
     after = form.remove_block(form.write_block(text, key, block), key)
     assert after.rstrip('\r\n') == form.remove_block(text, key).rstrip('\r\n')
+
+
+# --- hostile and unusual files (issue 7) -----------------------------------------------------------------
+
+@pytest.mark.parametrize('name, text', [
+    ('json', '[' * 100000 + ']' * 100000),
+    ('json', '{"a":' * 100000 + '1' + '}' * 100000),
+    ('yaml', '[' * 100000 + ']' * 100000),
+    ('yaml', 'a:\n' + ''.join(' ' * n + 'b:\n' for n in range(1, 3000))),
+])
+def test_deep_nesting_is_a_clear_error(name, text):
+    with pytest.raises(FormatError, match='nested too deeply to read safely'):
+        fmt(name).read_block(text, 'smtp')
+
+
+def test_yaml_alias_bomb_is_bounded():
+    lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x]']
+    lines += ['a%d: &a%d [%s]' % (n, n, ', '.join(['*a%d' % (n - 1)] * 9)) for n in range(1, 10)]
+    with pytest.raises(FormatError, match='more than 200000 values'):
+        fmt('yaml').read_block('\n'.join(lines) + '\n', 'smtp')
+    # a few anchors, as real files use them, still work
+    text = 'base: &base {a: 1}\nother: *base\nsmtp: {host: h}\n'
+    assert fmt('yaml').read_block(text, 'smtp') == {'host': 'h'}
+
+
+def test_env_multi_line_quoted_values_of_others_are_respected():
+    text = 'CERT="-----BEGIN\nSMTP_HOST=inside-the-cert\n-----END"\nSMTP_PORT=25\nKEY=\'a\nSMTP_USER=also-inside\'\n'
+    assert fmt('env').read_block(text, 'SMTP_') == {'port': '25'}
+    written = fmt('env').write_block(text, 'SMTP_', {'port': '587', 'host': 'h'})
+    assert written == text.replace('SMTP_PORT=25\n', 'SMTP_PORT=587\nSMTP_HOST=h\n')
+    assert fmt('env').remove_block(text, 'SMTP_') == text.replace('SMTP_PORT=25\n', '')
+
+
+def test_env_our_multi_line_value_is_refused_not_mangled():
+    text = 'A=1\nSMTP_PASSWORD="s3cret\nmore"\n'
+    with pytest.raises(FormatError, match='line 2: the quoted value of SMTP_PASSWORD spans lines 2 to 3') as info:
+        fmt('env').write_block(text, 'SMTP_', {'host': 'h'})
+    assert 's3cret' not in str(info.value)
+    with pytest.raises(FormatError, match='line 1: the value of X opens a quote it does not close'):
+        fmt('env').read_block('X="never closed\nSMTP_HOST=h\n', 'SMTP_')
+
+
+@pytest.mark.parametrize('name, text, expected', [
+    ('ini', '[smtp]\npassword = a\n[old]\nPassword=b\n[x]\nPASSWORD = c\nother = d\n', ['a', 'b', 'c']),
+    ('env', 'SMTP_PASSWORD=a\nMAIL_PASSWORD="b \\"q\\""\nPASSWORD=c\nPASSWORDS=no\n', ['a', 'b "q"', 'c']),
+    ('msmtp', 'account a\npassword "a"\naccount b\npassword b\n', ['a', 'b']),
+    ('json', '{"smtp": {"password": "a"}, "old": {"mail": {"Password": "b"}}, "list": [{"PASSWORD": 3}]}', ['a', 'b', '3']),
+    ('yaml', 'smtp: {password: a}\nold:\n  Password: b\n', ['a', 'b']),
+])
+def test_secrets_in_finds_secrets_outside_our_block(name, text, expected):
+    assert sorted(fmt(name).secrets_in(text, ['password'])) == sorted(expected)
+
+
+def test_yaml_never_folds_a_long_value_over_two_lines():
+    """A folded passphrase would match no masked form of the secret (found by a validate command printing the file)."""
+    passphrase = ' '.join(['correct horse battery staple'] * 8)
+    text = get_format('yaml').write_block('', 'smtp', {'password': passphrase})
+    assert passphrase in text, text

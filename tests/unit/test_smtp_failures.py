@@ -3,12 +3,14 @@ import base64
 import smtplib
 import socket
 import ssl
+import time
 
 import pytest
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
 from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import (
-    STAGES, RequirementError, SmtpFailure, classify, run_session,
+    MAX_LINE_BYTES, MAX_REPLY_LINES, MAX_SESSION_BYTES, STAGES, LimitError, RequirementError, SettingError, SmtpFailure,
+    _Session, _Wire, classify, require_tls12, run_session,
 )
 
 PASSWORD = 'S3cr3t-Pa55!word'
@@ -191,3 +193,127 @@ def test_refused_connection_becomes_a_failure_with_facts():
     assert (failure.category, failure.stage) == ('connect', 'connect')
     assert failure.facts['stage_reached'] is None and failure.facts['sent'] is False
     assert set(failure.facts['timings_ms']) == {'connect', 'total'}
+
+
+# -- issue 7: caps, deadline, settings the wire cannot carry, Python 3.6 error types ---------------------------------
+
+@pytest.mark.parametrize('limit, words', [('line', '4096 bytes in one reply line'), ('lines', '100 lines in one reply'),
+                                          ('session', 'bytes in one session'), ('challenges', 'AUTH challenges')])
+def test_a_cap_reached_is_a_protocol_failure(limit, words):
+    failure = classify(LimitError(limit), 'banner', settings(port=465))
+    assert (failure.category, failure.stage, failure.code) == ('protocol', 'connect', None)
+    assert words in failure.msg and "the server's greeting" in failure.msg
+    assert 'broken or hostile' in failure.hint and 'use security: ssl' in failure.hint
+
+
+def test_a_slow_server_ends_at_the_session_deadline():
+    failure = classify(socket.timeout('timed out'), 'ehlo', settings(timeout=7))
+    assert (failure.category, failure.stage) == ('timeout', 'connect')
+    assert 'within 7s (the timeout of the whole session)' in failure.msg
+
+
+@pytest.mark.parametrize('role, address', [('sender', 'jürgen@example.test'), ('recipient', 'ops@bücher.example')])
+def test_smtputf8_not_offered(role, address):
+    error = RequirementError('SMTPUTF8', address=address, role=role)
+    failure = classify(error, 'mail', settings())
+    assert (failure.category, failure.stage) == (role, 'rcpt')
+    assert 'does not offer SMTPUTF8' in failure.msg and address in failure.msg and 'xn--' in failure.hint
+
+
+def test_setting_errors_keep_their_category():
+    failure = classify(SettingError('auth', 'the username or password has a character AUTH PLAIN cannot carry', 'use login'),
+                       'auth', settings())
+    assert (failure.category, failure.stage, failure.hint) == ('auth', 'auth', 'use login')
+
+
+@pytest.mark.parametrize('error, hint', [
+    (ssl.CertificateError("hostname '127.0.0.1' doesn't match 'mail.other.test'"), 'does not name'),
+    (ssl.SSLError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed (_ssl.c:852)'), 'unknown CA'),
+], ids=['3.6 host name', '3.6 chain'])
+def test_python36_certificate_errors(error, hint):
+    if not isinstance(error, ssl.CertificateError):
+        error.reason = 'CERTIFICATE_VERIFY_FAILED'  # as 3.6's _ssl sets it
+    failure = classify(error, 'tls', settings())
+    assert (failure.category, failure.stage) == ('certificate', 'tls') and hint in failure.hint
+
+
+def test_tls_below_12_is_refused_by_the_context():
+    context = require_tls12(ssl.create_default_context())
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    session = _Session(settings(), 'ops@example.com')
+    assert session._tls_context().minimum_version >= ssl.TLSVersion.TLSv1_2  # pylint: disable=protected-access
+
+
+def test_secret_forms_cover_echoes():
+    password = 'tab\tand  spaces ä€'
+    given = settings(password=password)
+    forms = (password, ' '.join(password.split()), ascii(password), repr(password.encode()), b64('\0app@example.com\0' + password))
+    echo = ('535 %s | %s | %s | %s | %s' % forms).encode()
+    failure = classify(smtplib.SMTPAuthenticationError(535, echo), 'auth', given, sent=['Y3JhbS1yZXNwb25zZQ=='])
+    for form in (password, ' '.join(password.split()), ascii(password)[1:-1], repr(password.encode())[2:-1]):
+        assert form not in failure.msg
+    assert failure.msg.count('********') == 5
+    echoed = classify(smtplib.SMTPAuthenticationError(535, b'you sent Y3JhbS1yZXNwb25zZQ=='), 'auth', given,
+                      sent=['Y3JhbS1yZXNwb25zZQ=='])
+    assert 'Y3JhbS1yZXNwb25zZQ==' not in echoed.msg
+
+
+def wire(deadline_in=5.0):
+    ours, theirs = socket.socketpair()
+    return _Wire(ours, time.monotonic() + deadline_in), theirs
+
+
+def test_wire_caps_lines_per_reply():
+    client, server = wire()
+    with client.sock, server:
+        server.sendall(b'220-more\r\n' * (MAX_REPLY_LINES + 1))
+        with pytest.raises(LimitError) as caught:
+            client.read_reply()
+        assert caught.value.limit == 'lines'
+
+
+def test_wire_caps_line_length():
+    client, server = wire()
+    with client.sock, server:
+        server.sendall(b'220 ' + b'x' * MAX_LINE_BYTES)
+        with pytest.raises(LimitError) as caught:
+            client.read_reply()
+        assert caught.value.limit == 'line'
+
+
+def test_wire_caps_bytes_per_session():
+    client, server = wire()
+    with client.sock, server:
+        line = b'250-' + b'y' * 4000 + b'\r\n'
+        server.setblocking(False)
+        with pytest.raises(LimitError) as caught:
+            for unused in range(MAX_SESSION_BYTES // 4000 + 10):
+                for unused_line in range(50):
+                    try:
+                        server.send(line)
+                    except BlockingIOError:
+                        break
+                client.read_line()
+        assert caught.value.limit == 'session'
+        assert client.received <= MAX_SESSION_BYTES + MAX_LINE_BYTES
+
+
+def test_wire_deadline_covers_the_whole_session():
+    client, server = wire(deadline_in=1.0)
+    with client.sock, server:
+        started = time.monotonic()
+        server.sendall(b'220 ok\r\n')
+        assert client.read_reply() == (220, b'ok')
+        with pytest.raises(socket.timeout):
+            for unused in range(100):  # a byte now and then would keep a per-read timeout alive forever
+                server.sendall(b'2')
+                client.read_line()
+        assert time.monotonic() - started < 2
+
+
+def test_wire_reads_replies_as_smtplib_does():
+    client, server = wire()
+    with client.sock, server:
+        server.sendall(b'250-first\r\n250-second\r\n250 last\r\nnot a reply\r\n')
+        assert client.read_reply() == (250, b'first\nsecond\nlast')
+        assert client.read_reply() == (-1, b'a reply')
