@@ -39,7 +39,7 @@ import pytest
 CACHE_DIR = os.environ.get('EMAIL_OPS_DEBROOT_CACHE', '/var/cache/email_ops_smtp/debroots')
 SUITE = 'bookworm'
 DEFAULT_MIRROR = 'http://deb.debian.org/debian'
-BASE_INCLUDE = ('ca-certificates', 'netbase')
+BASE_INCLUDE = ('ca-certificates', 'netbase', 'python3')  # python3: smtp_config runs inside a root
 # What each relay's root has on top of the base: the relay, and a `mail` command as systems use.
 RELAYS = {
     'postfix': ('postfix', 'libsasl2-modules', 'bsd-mailx'),
@@ -54,7 +54,7 @@ RELAYS = {
 PRESEED = {
     'postfix': 'postfix postfix/main_mailer_type select No configuration\n',
 }
-RECIPE_VERSION = 1  # bump when the way a root is made changes
+RECIPE_VERSION = 2  # bump when the way a root is made changes
 CHROOT_ENV = {
     'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     'LANG': 'C.UTF-8',
@@ -447,6 +447,20 @@ class RelayRoot:
         if system_store:
             self.run(['update-ca-certificates'], timeout=120)
         return CA_PATH
+
+    def python(self):
+        """A host path to use as ansible_python_interpreter (with pipelining: the module arrives on stdin):
+        the root's own python3, entered through this root's mount namespace and chroot, so a module and the
+        commands it runs (postmap, update-exim4.conf, smtpd -n) work on the root's files with its tools."""
+        wrapper = os.path.join(self.tmp, 'python3-in-%s' % self.relay)
+        if not os.path.exists(wrapper):
+            path = CHROOT_ENV['PATH']
+            argv = self.ns.command(['/usr/bin/env', 'PATH=' + path, 'LANG=C.UTF-8', 'HOME=/root', '/usr/bin/python3'])
+            with open(wrapper, 'w') as handle:
+                handle.write('#!/bin/sh\n# python3 of the %s relay root\nexec %s "$@"\n' % (
+                    self.relay, ' '.join(argv)))
+            os.chmod(wrapper, 0o755)
+        return wrapper
 
     # -- processes -------------------------------------------------------------------------------
 

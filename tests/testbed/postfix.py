@@ -65,6 +65,9 @@ class Postfix:
     domain = 'example.test'
     username = 'tester@example.test'
     password = 'S3cret-test-Passw0rd'
+    # A second SASL user whose password breaks naive quoting in every config format the relays use.
+    special_username = 'quoting@example.test'
+    special_password = 'q"u\'o\\t#e;d:p%w$d x'
 
     def __init__(self, pki, directory=None):
         self.pki = pki
@@ -205,6 +208,11 @@ class Postfix:
             cyrus_sasl_config_path = {sasl}
             smtpd_sasl_security_options = noanonymous
             smtpd_sasl_tls_security_options = noanonymous
+            # The Received header names the SASL user ("Authenticated sender: ..."): what the relay tests check.
+            smtpd_sasl_authenticated_header = yes
+            # Header addresses stay as the client wrote them (no @{domain} added to a bare "root"): the relay
+            # tests check what each relay itself puts in From.
+            local_header_rewrite_clients =
             # Answer errors at once: the tests provoke many.
             smtpd_error_sleep_time = 0
             ''').format(etc=self.config_dir, queue=self.queue_dir, data=self.data_dir, log=self.log_file,
@@ -262,9 +270,10 @@ class Postfix:
         sasldb = os.path.join(self.sasl_dir, 'sasldb2')
         if os.path.exists(sasldb):
             os.unlink(sasldb)
-        user, realm = self.username.split('@')
-        subprocess.run([SASLPASSWD2, '-f', sasldb, '-p', '-c', '-u', realm, user], input=self.password,
-                       text=True, check=True, capture_output=True, timeout=30)
+        for username, password in ((self.username, self.password), (self.special_username, self.special_password)):
+            user, realm = username.split('@')
+            subprocess.run([SASLPASSWD2, '-f', sasldb, '-p', '-c', '-u', realm, user], input=password,
+                           text=True, check=True, capture_output=True, timeout=30)
         # smtpd reads the sasldb as the postfix user, after dropping privileges.
         os.chown(sasldb, 0, grp.getgrnam('postfix').gr_gid)
         os.chmod(sasldb, 0o640)
