@@ -41,7 +41,7 @@ def settings_argument_spec():
                 oauth2=dict(
                     type='dict',
                     options=dict(
-                        token_url=dict(type='str', required=True), client_id=dict(type='str', required=True),
+                        token_url=dict(type='str', required=True, no_log=False), client_id=dict(type='str', required=True),
                         client_secret=dict(type='str', required=True, no_log=True), scope=dict(type='str'),
                         refresh_token=dict(type='str', no_log=True), ca_file=dict(type='path'),
                     ),

@@ -406,7 +406,7 @@ class _Session(object):
             if settings['security'] == 'none' and not settings['allow_insecure_auth']:
                 raise RequirementError('encryption')
             if not settings['password']:
-                    raise SettingError('auth', 'auth_method %s needs a password%s' % (
+                raise SettingError('auth', 'auth_method %s needs a password%s' % (
                     method, ' (the access token), or oauth2 to fetch one' if method in OAUTH_METHODS else ''),
                     'set password, or auth_method: none for a server that relays for this host without a login')
             offered = self.client.esmtp_features.get('auth', '').lower().split()

@@ -316,11 +316,17 @@ msg:
   sample: settings written after a verified send
 '''
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
-from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError
-from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
+from ansible_collections.email_ops.smtp.plugins.module_utils._host_python import fail_if_unsupported
+
+try:
+    from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
+    from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError
+    from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError
+    from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
+    from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
+    IMPORT_ERROR = None
+except (ImportError, SyntaxError) as exc:  # a host Python older than 3.6: main() says so
+    IMPORT_ERROR = exc
 
 
 def argument_spec():
@@ -347,6 +353,7 @@ def argument_spec():
 
 
 def main():
+    fail_if_unsupported(IMPORT_ERROR)
     module = SettingsModule(argument_spec=argument_spec(), add_file_common_args=True, supports_check_mode=True)
     if not module.params['plan']:
         module.fail_json(msg='smtp_config runs through its action plugin, which renders the app profile into plan')

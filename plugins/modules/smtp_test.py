@@ -260,12 +260,19 @@ failure:
 '''
 
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import add_secret, protect_secrets, settings_argument_spec
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
-from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import STAGES, SmtpFailure, run_session
+from ansible_collections.email_ops.smtp.plugins.module_utils._host_python import fail_if_unsupported
+
+try:
+    from ansible_collections.email_ops.smtp.plugins.module_utils._settings import add_secret, protect_secrets, settings_argument_spec
+    from ansible_collections.email_ops.smtp.plugins.module_utils._settings_module import SettingsModule
+    from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import STAGES, SmtpFailure, run_session
+    IMPORT_ERROR = None
+except (ImportError, SyntaxError) as exc:  # a host Python older than 3.6: main() says so
+    IMPORT_ERROR = exc
 
 
 def main():
+    fail_if_unsupported(IMPORT_ERROR)
     argument_spec = settings_argument_spec()
     argument_spec.update(
         to=dict(type='str'),

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleActionFail
+from ansible.release import __version__ as ANSIBLE_CORE_VERSION
 from ansible.plugins.action import ActionBase
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
@@ -22,6 +23,18 @@ from ansible_collections.email_ops.smtp.plugins.module_utils._settings import se
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._settings_schema import (
     MAX_DEPTH, SettingsLibraryMissing, format_problems, validate_settings,
 )
+
+
+OLDEST_CORE = (2, 16)
+
+
+def core_too_old(version=ANSIBLE_CORE_VERSION):
+    """The message for an ansible-core older than the collection supports (meta/runtime.yml only warns), or None."""
+    found = tuple(int(part) for part in re.findall(r'\d+', version)[:2])
+    if found >= OLDEST_CORE:
+        return None
+    return ('email_ops.smtp needs ansible-core %d.%d or later on the controller; this is ansible-core %s: '
+            'pip install "ansible-core>=%d.%d"' % (OLDEST_CORE + (version,) + OLDEST_CORE))
 
 
 class ValidatedSettingsAction(ActionBase):
@@ -39,6 +52,8 @@ class ValidatedSettingsAction(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ValidatedSettingsAction, self).run(tmp, task_vars)
+        if core_too_old():
+            raise AnsibleActionFail(core_too_old())
         args = dict(self._task.args)
         try:
             problems = validate_settings(_templated_scalars(_plain(args.get('settings'))))

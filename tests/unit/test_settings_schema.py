@@ -368,3 +368,10 @@ def test_each_pattern_alone_is_linear(pattern):
         return best
     small, large = measure(10000), measure(100000)
     assert large < 30 * small + 0.02, (pattern, small, large)
+
+
+def test_an_ansible_core_older_than_2_16_is_named_with_the_fix():
+    from ansible_collections.email_ops.smtp.plugins.plugin_utils._validated_action import core_too_old
+    assert core_too_old('2.16.0') is None and core_too_old('2.21.5') is None and core_too_old('2.19.0b1') is None
+    assert core_too_old('2.15.13') == ('email_ops.smtp needs ansible-core 2.16 or later on the controller; this is '
+                                       'ansible-core 2.15.13: pip install "ansible-core>=2.16"')
