@@ -294,7 +294,7 @@ failure:
     category:
       description:
         - One of V(dns), V(connect), V(timeout), V(tls), V(certificate), V(auth), V(sender), V(recipient),
-          V(data), V(protocol).
+          V(data), V(protocol), or V(oauth) when no OAuth2 token could be fetched (O(settings.oauth2)).
       type: str
       sample: auth
     stage:
@@ -309,6 +309,13 @@ failure:
       description: What to do about it.
       type: str
       sample: the server refused the username or password
+    reason:
+      description:
+        - With O(settings.oauth2), which part of the token exchange failed - V(unreachable), V(certificate),
+          V(client), V(grant), V(scope), V(http) or V(response) at the token endpoint.
+      type: str
+      returned: when category is V(oauth)
+      sample: client
 msg:
   description: What happened, in one line.
   returned: always

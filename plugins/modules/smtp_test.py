@@ -206,6 +206,13 @@ tls:
           type: list
           elements: str
           sample: ["DNS:mail.example.com"]
+oauth2:
+  description:
+    - With O(settings.oauth2), how the access token was obtained right before AUTH; never the token itself.
+  returned: when a token was fetched
+  type: dict
+  sample: {token_endpoint: login.microsoftonline.com, grant: client_credentials,
+           scope: "https://outlook.office365.com/.default", expires_in: 3599}
 auth_mechanism:
   description:
     - The SASL mechanism used (or tried, when the login failed), spelt as in O(settings.auth_method).
@@ -242,7 +249,7 @@ failure:
     category:
       description:
         - One of V(dns), V(connect), V(timeout), V(tls), V(certificate), V(auth), V(sender), V(recipient),
-          V(data), V(protocol).
+          V(data), V(protocol), or V(oauth) when no OAuth2 token could be fetched (O(settings.oauth2)).
       type: str
       sample: tls
     stage:
@@ -257,6 +264,13 @@ failure:
       description: What to do about it.
       type: str
       sample: "port 465 speaks implicit TLS: use security: ssl"
+    reason:
+      description:
+        - With O(settings.oauth2), which part of the token exchange failed - V(unreachable), V(certificate),
+          V(client), V(grant), V(scope), V(http) or V(response) at the token endpoint.
+      type: str
+      returned: when category is V(oauth)
+      sample: client
 '''
 
 
