@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import (
     OAuth2Failure, fetch_token, oauthbearer_abort, oauthbearer_string, parse_error_challenge, secret_values,
 )
-from ansible_collections.email_ops.smtp.plugins.module_utils._settings import MASK
+from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, secret_forms
 
 STAGES = ('connect', 'tls', 'auth', 'rcpt', 'send')
 STEP_STAGE = dict(connect='connect', banner='connect', ehlo='connect', tls='tls', token='auth', auth='auth',
@@ -692,30 +692,22 @@ def _xoauth2_string(settings):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Scrubbing: a server may echo what it was sent, in any form. Internal to the client for now (a general
-# masking module is under way).
+# Scrubbing: a server may echo what it was sent, in any form.
 
 def _secret_forms(settings, extra=()):
     """A compiled pattern for the password in every form a reply (or our own message) may carry it, or None.
 
-    Forms: raw; base64 of each AUTH string (PLAIN, LOGIN password, XOAUTH2; `extra` adds what a session really
-    sent, such as a CRAM-MD5 response); UTF-8 bytes read as Latin-1 (smtplib reads EHLO so); repr and ASCII
-    escapes; JSON escapes. Any run of whitespace in a form matches any other run, as _one_line() collapses
-    them and a server may wrap lines.
+    Forms: those of _masking.secret_forms (raw, escapes, base64 of the value and of the PLAIN, XOAUTH2 and
+    OAUTHBEARER strings); UTF-8 bytes read as Latin-1 (smtplib reads EHLO so); `extra`, what a session really sent
+    (a CRAM-MD5 response, the AUTH lines). Any run of whitespace in a form matches any other run, as _one_line()
+    collapses them and a server may wrap lines.
     """
     password = settings.get('password')
     if not password:
         return None
-    user = settings.get('username') or ''
-    forms = set([password])
-    for text in (password, '\0%s\0%s' % (user, password), _xoauth2_string(settings)):
-        forms.add(base64.b64encode(text.encode('utf-8')).decode('ascii'))
-    raw = password.encode('utf-8')
-    forms.add(raw.decode('latin-1'))
-    for escaped in (repr(password)[1:-1], repr(raw)[2:-1], raw.decode('ascii', 'backslashreplace'),
-                    password.encode('unicode_escape').decode('ascii'),
-                    password.encode('ascii', 'backslashreplace').decode('ascii'), _json_escaped(password)):
-        forms.update((escaped, escaped.replace("'", "\\'"), escaped.replace('"', '\\"')))
+    forms = secret_forms(password, settings.get('username') or '')
+    forms.add(base64.b64encode(_xoauth2_string(settings).encode('utf-8')).decode('ascii'))
+    forms.add(password.encode('utf-8').decode('latin-1'))
     forms.update(form for form in extra if form)
     patterns = []
     for form in sorted(forms, key=len, reverse=True):
@@ -725,11 +717,6 @@ def _secret_forms(settings, extra=()):
         if form.strip() != form or not chunks:
             patterns.append(re.escape(form))
     return re.compile('|'.join(patterns), re.IGNORECASE)
-
-
-def _json_escaped(text):
-    return ''.join(char if 32 <= ord(char) < 127 and char not in '"\\' else '\\u%04x' % ord(char)
-                   if ord(char) < 0x10000 else char for char in text)
 
 
 def _scrub(text, secrets):
@@ -781,6 +768,8 @@ def classify(error, step, settings, recipient=None, sent=(), challenge=None):
         if isinstance(error, TokenRefused) and error.challenge is not None:
             refusal = parse_error_challenge(error.challenge, [sent_form for sent_form in sent if sent_form])
             msg, hint = '%s refused the login: %s (%s)' % (where, refusal['msg'], '%d %s' % (code, reply)), refusal['hint']
+            if not settings.get('oauth2'):
+                hint += '; a static token in password expires within the hour: put a fresh token there, or set oauth2'
     else:
         category, msg, hint = _classify_exception(error, step, settings, where)
     return SmtpFailure(_printable(_clip(_scrub(msg, secrets), 2 * MAX_TEXT_CHARS)), category,
