@@ -10,7 +10,6 @@ Kept in Python 2 syntax on purpose: the modules import it before the module_util
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import platform
 import sys
 
@@ -23,9 +22,12 @@ def fail_if_unsupported(import_error):
         return
     if sys.version_info >= MINIMUM:
         raise import_error
-    # Not through AnsibleModule: its argument checks would fail first, echoing the arguments, password included.
-    print(json.dumps(dict(failed=True, changed=False, msg=(
-        'email_ops.smtp needs Python %d.%d or later on the managed host; this host runs Python %s (%s). '
-        'Set ansible_python_interpreter to a newer Python on it.'
-        % (MINIMUM[0], MINIMUM[1], platform.python_version(), sys.executable)))))
-    sys.exit(1)
+    # Every argument taken as it is (no check that could fail first), none of them logged (no_log) or returned
+    # (params emptied): they hold the password.
+    from ansible.module_utils.basic import AnsibleModule, _load_params
+    accept_all = dict((name, dict(type='raw')) for name in _load_params())
+    module = AnsibleModule(argument_spec=accept_all, supports_check_mode=True, no_log=True)
+    module.params = {}
+    module.fail_json(msg='email_ops.smtp needs Python %d.%d or later on the managed host; this host runs Python %s (%s). '
+                         'Set ansible_python_interpreter to a newer Python on it.'
+                     % (MINIMUM[0], MINIMUM[1], platform.python_version(), sys.executable))

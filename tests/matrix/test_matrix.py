@@ -300,13 +300,12 @@ def older_host_python_fails_clearly(leg, env, workdir, postfix):
         yaml.safe_dump({'all': {'hosts': {'py27': {'ansible_connection': 'local', 'ansible_python_interpreter': python27}}}},
                        handle)
     playbook = os.path.join(workdir, 'py27_playbook.yml')
+    settings = postfix.settings('submission')
+    tasks = [{'name': 'test', 'email_ops.smtp.smtp_test': {'settings': settings, 'stage': 'connect'}, 'ignore_errors': True},
+             {'name': 'config', 'email_ops.smtp.smtp_config': {'settings': settings, 'path': os.path.join(workdir, 'py27.json')},
+              'ignore_errors': True}]
     with open(playbook, 'w') as handle:
-        yaml.safe_dump([{'hosts': 'all', 'gather_facts': False, 'tasks': [
-            {'name': 'test', 'email_ops.smtp.smtp_test': {'settings': postfix.settings('submission'), 'stage': 'connect'},
-             'ignore_errors': True},
-            {'name': 'config', 'email_ops.smtp.smtp_config': {'settings': postfix.settings('submission'),
-                                                               'path': os.path.join(workdir, 'py27.json')},
-             'ignore_errors': True}]}], handle)
+        yaml.safe_dump([{'hosts': 'all', 'gather_facts': False, 'tasks': tasks}], handle)
     played = run([leg.bin('ansible-playbook'), playbook, '-i', inventory, '-vvv'], env, cwd=workdir)
     said = played.stdout + played.stderr
     ok = (said.count('needs Python 3.6 or later on the managed host; this host runs Python 2.7') >= 2

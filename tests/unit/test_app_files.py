@@ -3,7 +3,6 @@ temp folder, with the module's real AnsibleModule (only the apps' commands recor
 any file, check mode touches nothing, commands run only after a change, and a failure restores every file."""
 import json
 import os
-import shutil
 import stat
 
 import pytest
@@ -54,8 +53,6 @@ class RecordingModule(SettingsModule):
     def run_command(self, args, *unused, **kwargs):  # pylint: disable=arguments-differ
         self.commands.append(args)
         return (1, '', 'refused') if self.fail_on and self.fail_on in args else (0, '', '')
-
-
 
 
 def plan_for(app, folder, settings=None):
