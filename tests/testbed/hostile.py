@@ -21,7 +21,7 @@ Each server plays one attack a broken or hostile peer (or anyone on the path bef
 Every server loop is bounded in count and time (FLOOD_SECONDS), and ends when the client hangs up.
 
 `isolated_session(settings, ...)` runs `run_session` in a child Python (any version: the 3.6 check uses it)
-and returns what it printed, how long it took and its peak memory (ru_maxrss), so that a flood that grows
+and returns what it printed, how long it took and its peak memory (VmHWM), so that a flood that grows
 the client is measured, and cannot grow the test run (RLIMIT_AS).
 """
 import base64
@@ -47,7 +47,7 @@ CHILD_MEMORY_LIMIT = 1024 * 1024 * 1024  # bytes of address space for the child 
 INJECTED = ('250-injected.example.test', '250 AUTH INJECTED')
 
 CHILD = r'''
-import json, resource, sys, time
+import json, sys, time
 from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import SmtpFailure, run_session
 args = json.loads(sys.stdin.read())
 started = time.monotonic()
@@ -56,7 +56,9 @@ try:
 except SmtpFailure as failure:
     out = dict(ok=False, msg=failure.msg, failure=failure.as_dict(), facts=failure.facts)
 out['seconds'] = time.monotonic() - started
-out['maxrss_kb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, the peak of this process image: ru_maxrss would carry over the parent's size from before exec (Linux keeps it)
+with open('/proc/self/status') as status:
+    out['maxrss_kb'] = int([line.split()[1] for line in status if line.startswith('VmHWM:')][0])
 sys.stdout.write(json.dumps(out))
 '''
 
