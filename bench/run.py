@@ -4,7 +4,7 @@ For each fleet size, side by side in one run, R times each (interleaved, so drif
   ping     ansible.builtin.ping over the hosts: Ansible's floor, one module round trip per host
   naive    ansible.builtin.copy of a JSON config + community.general.mail test message per host,
            from the `ansible` PyPI package in its own virtualenv (bench/.venv-naive)
-  rollout  ansible-playbook email_ops.smtp.rollout, smtp_verify: send, smtp_verify_when: always
+  rollout  ansible-playbook email_ops.smtp.rollout, smtp_verify: send (delivered once, the other hosts probe), smtp_verify_when: always
 Every host is local (ansible_connection: local) with its own config file; 5 forks; no facts.
 Config files are removed before each run, so naive and rollout really write and send every time.
 Prints the medians and their ratios to ping, and writes them with the machine into docs/benchmarks.md.
@@ -154,7 +154,9 @@ def timed(fleet, column, server, forks):
     if column != 'ping':
         sent = len(server.messages)
         written = sum(os.path.exists(fleet.path(host, 'config.json')) for host in fleet.hosts)
-        if sent != fleet.size or written != fleet.size:
+        # The role delivers once per settings document (smtp_verify_deliveries: once) and probes the other hosts;
+        # the naive playbook sends from every host.
+        if sent != (1 if column == 'rollout' else fleet.size) or written != fleet.size:
             raise SystemExit('bench: %s over %d hosts sent %d messages and wrote %d files' % (
                 column, fleet.size, sent, written))
     return seconds
