@@ -713,8 +713,10 @@ class _Pairs(_LineFormat):
         if key not in (None, ''):
             raise FormatError('the %s format has no sections or prefixes: leave key empty' % self.name)
 
+    _NOT_IN_NAME = r'[\s#]'  # what cannot stand in a key of this format (also ':' where it separates the value)
+
     def _check_name(self, name):
-        if not name or re.search(r'[\s#]', name) or name.startswith(('#',)):
+        if not name or re.search(self._NOT_IN_NAME, name):
             raise FormatError('%s is not a usable %s key' % (name, self.name))
 
     def _check_value(self, name, value):
@@ -758,10 +760,7 @@ class _Aliases(_Pairs):
     name = 'aliases'
     sep = ': '
     _ENTRY = re.compile(r'^(?P<indent>)(?P<name>[^\s#:]+)(?P<sep>[ \t]*:[ \t]*)(?P<value>.*)$')
-
-    def _check_name(self, name):
-        if not re.match(r'^[^\s#:]+$', name):
-            raise FormatError('%s is not a usable aliases key' % name)
+    _NOT_IN_NAME = r'[\s#:]'
 
 
 class _Colon(_Pairs):
@@ -769,10 +768,7 @@ class _Colon(_Pairs):
     name = 'colon'
     sep = ':'
     _ENTRY = re.compile(r'^(?P<indent>)(?P<name>[^\s#:]+)(?P<sep>:)(?P<value>.*)$')
-
-    def _check_name(self, name):
-        if not re.match(r'^[^\s#:]+$', name):
-            raise FormatError('%s is not a usable colon-table key' % name)
+    _NOT_IN_NAME = r'[\s#:]'
 
 
 class _ShellVars(_Pairs):

@@ -69,18 +69,7 @@ bounce_notice_recipient = {errors}
 error_notice_recipient = {errors}
 '''.format(host=SMARTHOST, port=bed.port, ca=bed.ca, wrapper='yes' if bed.implicit else 'no', errors=ERRORS_TO))
     # No smtpd: the relay listens on no port; no chroot.
-    root.write('/etc/postfix/master.cf', ''.join('%-10s %-10s %s\n' % row for row in (
-        ('pickup', 'unix', 'n - n 60 1 pickup'), ('cleanup', 'unix', 'n - n - 0 cleanup'),
-        ('qmgr', 'unix', 'n - n 300 1 qmgr'), ('tlsmgr', 'unix', '- - n 1000? 1 tlsmgr'),
-        ('rewrite', 'unix', '- - n - - trivial-rewrite'), ('bounce', 'unix', '- - n - 0 bounce'),
-        ('defer', 'unix', '- - n - 0 bounce'), ('trace', 'unix', '- - n - 0 bounce'),
-        ('verify', 'unix', '- - n - 1 verify'), ('flush', 'unix', 'n - n 1000? 0 flush'),
-        ('proxymap', 'unix', '- - n - - proxymap'), ('proxywrite', 'unix', '- - n - 1 proxymap'),
-        ('smtp', 'unix', '- - n - - smtp'), ('relay', 'unix', '- - n - - smtp'),
-        ('showq', 'unix', 'n - n - - showq'), ('error', 'unix', '- - n - - error'),
-        ('retry', 'unix', '- - n - - error'), ('discard', 'unix', '- - n - - discard'),
-        ('anvil', 'unix', '- - n - 1 anvil'), ('scache', 'unix', '- - n - 1 scache'),
-        ('postlog', 'unix-dgram', 'n - n - 1 postlogd'))))
+    root.write('/etc/postfix/master.cf', debroot.POSTFIX_MASTER_CF)
     root.write('/etc/postfix/sasl_passwd', '[%s]:%d %s:%s\n' % (SMARTHOST, bed.port, bed.user, bed.password), 0o600)
     root.write('/etc/postfix/virtual', 'root@example.test %s\npostmaster@example.test %s\n' % (ERRORS_TO, ERRORS_TO))
     root.write('/etc/postfix/sender_canonical', '/^root@.*$/ %s\n' % bed.user)

@@ -49,19 +49,6 @@ REFUSES_SPECIAL = {
 # - 'added': the From header the relay adds (`mail` writes none) is from_email, one the sender wrote stays (cron's).
 FROM_HEADER = {'nullmailer': 'envelope', 'opensmtpd': 'envelope', 'dma': 'added', 'ssmtp': 'added'}
 
-POSTFIX_MASTER_CF = ''.join('%-10s %-10s %s\n' % row for row in (
-    ('pickup', 'unix', 'n - n 60 1 pickup'), ('cleanup', 'unix', 'n - n - 0 cleanup'),
-    ('qmgr', 'unix', 'n - n 300 1 qmgr'), ('tlsmgr', 'unix', '- - n 1000? 1 tlsmgr'),
-    ('rewrite', 'unix', '- - n - - trivial-rewrite'), ('bounce', 'unix', '- - n - 0 bounce'),
-    ('defer', 'unix', '- - n - 0 bounce'), ('trace', 'unix', '- - n - 0 bounce'),
-    ('verify', 'unix', '- - n - 1 verify'), ('flush', 'unix', 'n - n 1000? 0 flush'),
-    ('proxymap', 'unix', '- - n - - proxymap'), ('proxywrite', 'unix', '- - n - 1 proxymap'),
-    ('smtp', 'unix', '- - n - - smtp'), ('relay', 'unix', '- - n - - smtp'),
-    ('showq', 'unix', 'n - n - - showq'), ('error', 'unix', '- - n - - error'),
-    ('retry', 'unix', '- - n - - error'), ('discard', 'unix', '- - n - - discard'),
-    ('anvil', 'unix', '- - n - 1 anvil'), ('scache', 'unix', '- - n - 1 scache'),
-    ('postlog', 'unix-dgram', 'n - n - 1 postlogd')))
-
 
 def prepare(root, relay):
     """The host's own base configuration, which is not ours to write (a null client's main.cf, no smtpd)."""
@@ -70,7 +57,7 @@ def prepare(root, relay):
                    'mydestination =\ninet_interfaces = loopback-only\ninet_protocols = ipv4\n'
                    'local_transport = error:local delivery is disabled\nalias_maps =\nalias_database =\n'
                    'maillog_file = /var/log/postfix.log\nsmtp_tls_loglevel = 1\n')
-        root.write('/etc/postfix/master.cf', POSTFIX_MASTER_CF)
+        root.write('/etc/postfix/master.cf', debroot.POSTFIX_MASTER_CF)
     elif relay == 'nullmailer':
         root.write('/etc/mailname', 'nullmailer.relaybed.test\n')
         # Debian's package leaves the trigger FIFO out of a fresh root (field guide pitfall 7).

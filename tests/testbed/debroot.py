@@ -575,3 +575,18 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+
+
+# Postfix as a relay in its root: the services a null client needs, no smtpd (it listens on no port), no chroot.
+POSTFIX_MASTER_CF = ''.join('%-10s %-10s %s\n' % row for row in (
+    ('pickup', 'unix', 'n - n 60 1 pickup'), ('cleanup', 'unix', 'n - n - 0 cleanup'),
+    ('qmgr', 'unix', 'n - n 300 1 qmgr'), ('tlsmgr', 'unix', '- - n 1000? 1 tlsmgr'),
+    ('rewrite', 'unix', '- - n - - trivial-rewrite'), ('bounce', 'unix', '- - n - 0 bounce'),
+    ('defer', 'unix', '- - n - 0 bounce'), ('trace', 'unix', '- - n - 0 bounce'),
+    ('verify', 'unix', '- - n - 1 verify'), ('flush', 'unix', 'n - n 1000? 0 flush'),
+    ('proxymap', 'unix', '- - n - - proxymap'), ('proxywrite', 'unix', '- - n - 1 proxymap'),
+    ('smtp', 'unix', '- - n - - smtp'), ('relay', 'unix', '- - n - - smtp'),
+    ('showq', 'unix', 'n - n - - showq'), ('error', 'unix', '- - n - - error'),
+    ('retry', 'unix', '- - n - - error'), ('discard', 'unix', '- - n - - discard'),
+    ('anvil', 'unix', '- - n - 1 anvil'), ('scache', 'unix', '- - n - 1 scache'),
+    ('postlog', 'unix-dgram', 'n - n - 1 postlogd')))
