@@ -69,6 +69,8 @@ class AppFiles(object):
             if step.get('backup_file'):
                 entry['backup_file'] = step['backup_file']
                 entry['previous_mode'] = config.previous_mode()
+            if step['changed'] and config.spec.get('after_change'):
+                entry['after_change'] = config.spec['after_change']  # a rollback runs it again (postmap...)
             if state == 'present' or os.path.exists(config.path):
                 entry['changed'] = config._apply_file_attributes(entry['changed'])
             results[config.spec['id']] = entry
