@@ -216,7 +216,7 @@ def oauth2_helper_source():
     (`oauth2-token CREDENTIALS.json` prints a fresh access token), so the token logic lives in one place."""
     if 'source' not in _HELPER:
         with open(_OAUTH2_PATH) as handle:
-            _HELPER['source'] = '#!/usr/bin/python3\n' + handle.read()
+            _HELPER['source'] = '#!/usr/bin/python3\n' + handle.read().rstrip('\n')  # the whole format ends it with one
     return _HELPER['source']
 
 
