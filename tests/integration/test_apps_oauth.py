@@ -2,6 +2,7 @@
 token helper it installs (module_utils/_oauth2.py itself) and the client credentials file the helper reads; then
 real msmtp sends through the OAuth2 bed (tests/testbed/oauth.py: HTTPS authorization server, Dovecot validating the
 token, Postfix), fetching a fresh token on each send. Apps without OAuth2 SMTP refuse xoauth2 by name."""
+import grp
 import json
 import os
 import stat
@@ -12,6 +13,7 @@ import pytest
 
 from tests.testbed.ansible import one_task_playbook
 from tests.testbed.oauth import MAILBOX, oauth_bed  # noqa: F401  pylint: disable=unused-import
+from tests.testbed.postfix import Postfix
 
 MSMTP = '/usr/bin/msmtp'
 RECIPIENT = 'msmtp-oauth@example.test'
@@ -86,3 +88,36 @@ def test_apps_without_oauth2_smtp_refuse_xoauth2_by_name(oauth_bed, ansible):
         assert result['_status'] == 'failed' and 'app %s cannot express these settings: ' % app in result['msg'], (app, result)
         assert 'Traceback' not in result['msg'] and not result.get('changed'), (app, result)
     assert settings['oauth2']['client_secret'] not in run.all_output
+
+
+def test_keycloak_token_auth_and_grafana_go_ini_written_by_the_module_four_runs(oauth_bed, ansible, tmp_path):
+    """The format-proven apps through the real module: Keycloak's realm JSON gets token authentication from oauth2
+    (its client secret masked everywhere), Grafana's grafana.ini the password that breaks naive quoting."""
+    bed = oauth_bed
+    realm, ini = tmp_path / 'realm.json', tmp_path / 'grafana.ini'
+    realm.write_text(json.dumps({'realm': 'ops', 'smtpServer': {'replyTo': 'noreply@example.test', 'debug': 'false'}}))
+    ini.write_text('[server]\nhttp_port = 3000\n\n[smtp]\nenabled = true\n')
+    keycloak = oauth_settings(bed, 'xoauth2', 'implicit')
+    grafana = dict(host='smtp.example.test', port=587, username=MAILBOX, password=Postfix.special_password, from_email=MAILBOX)
+    tasks = [{'name': 'keycloak', 'email_ops.smtp.smtp_config': {'app': 'keycloak', 'path': str(realm), 'settings': '{{ keycloak }}'}},
+             {'name': 'grafana', 'email_ops.smtp.smtp_config': {'app': 'grafana', 'path': str(ini), 'settings': '{{ grafana }}',
+                                                                'group': grp.getgrgid(os.getgid()).gr_name}}]  # not grafana here
+    playbook = ansible.write('formats.yml', json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'connection': 'local',
+                                                          'tasks': tasks}]))
+    secrets = [keycloak['oauth2']['client_secret'], Postfix.special_password]
+    changed = []
+    for flags in (('--check', '--diff'), ('--diff', '-vvvv'), ('--check',), ()):
+        run, results = ansible.playbook_json(playbook, *flags, extra_vars={'keycloak': keycloak, 'grafana': grafana})
+        assert run.rc == 0, run
+        assert not [value for value in secrets if value in run.all_output], flags
+        changed.append([results[app]['localhost']['changed'] for app in ('keycloak', 'grafana')])
+    assert changed == [[True, True], [True, True], [False, False], [False, False]]
+
+    smtp = json.loads(realm.read_text())['smtpServer']
+    assert smtp['replyTo'] == 'noreply@example.test' and smtp['debug'] == 'false' and smtp['ssl'] == 'true'
+    assert (smtp['authType'], smtp['auth'], smtp['user'], smtp['port']) == ('token', 'true', MAILBOX, str(bed.postfix.smtps_port))
+    assert smtp['authTokenUrl'] == bed.auth.token_url and smtp['authTokenClientSecret'] == keycloak['oauth2']['client_secret']
+    assert stat.S_IMODE(os.stat(str(realm)).st_mode) == 0o600
+    text = ini.read_text()
+    assert text.startswith('[server]\nhttp_port = 3000\n\n[smtp]\nenabled = true\nhost = smtp.example.test:587\n')
+    assert 'password = `%s`\n' % Postfix.special_password in text
