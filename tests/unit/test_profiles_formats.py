@@ -261,7 +261,9 @@ def test_every_format_proven_app_warns_that_ca_file_is_not_written_except_where_
 
 def test_msmtp_oauth2_files_and_the_helper_is_the_oauth2_module_itself():
     texts, plan, _warnings = render('msmtp', settings(auth_method='xoauth2', password=None, oauth2=dict(OAUTH2, refresh_token=NASTY)))
-    assert "passwordeval \"'/usr/local/bin/email-ops-oauth2-token' '/etc/msmtprc.oauth2.json'\"\n" in texts['main']
+    assert "passwordeval \"python3 '/usr/local/bin/email-ops-oauth2-token' '/etc/msmtprc.oauth2.json'\"\n" in texts['main']
+    _texts, _plan, warnings = render('msmtp-mta', settings(auth_method='oauthbearer', password=None, oauth2=OAUTH2))
+    assert 'auth oauthbearer\n' in _texts['main'] and any('runs passwordeval as the user who sends' in w for w in warnings)
     assert 'auth xoauth2\n' in texts['main'] and '\npassword ' not in texts['main']
     assert json.loads(texts['oauth2_credentials']) == dict(OAUTH2, refresh_token=NASTY, timeout=30)
     source = oauth2_helper_source()
