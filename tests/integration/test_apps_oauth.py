@@ -102,8 +102,8 @@ def test_keycloak_token_auth_and_grafana_go_ini_written_by_the_module_four_runs(
     tasks = [{'name': 'keycloak', 'email_ops.smtp.smtp_config': {'app': 'keycloak', 'path': str(realm), 'settings': '{{ keycloak }}'}},
              {'name': 'grafana', 'email_ops.smtp.smtp_config': {'app': 'grafana', 'path': str(ini), 'settings': '{{ grafana }}',
                                                                 'group': grp.getgrgid(os.getgid()).gr_name}}]  # not grafana here
-    playbook = ansible.write('formats.yml', json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'connection': 'local',
-                                                          'tasks': tasks}]))
+    play = {'hosts': 'localhost', 'gather_facts': False, 'connection': 'local', 'tasks': tasks}
+    playbook = ansible.write('formats.yml', json.dumps([play]))
     secrets = [keycloak['oauth2']['client_secret'], Postfix.special_password]
     changed = []
     for flags in (('--check', '--diff'), ('--diff', '-vvvv'), ('--check',), ()):

@@ -2,6 +2,7 @@
 (JSON), Jenkins (JCasC YAML). Golden files from each app's documentation, read back with a parser that follows the
 app's own rules (go-ini's parser.go for the INI files, json, yaml), secrets that survive every quoting rule, the
 app's other keys kept, and what each app cannot express refused by name."""
+import io
 import json
 import re
 
@@ -10,7 +11,9 @@ import yaml
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError, get_format
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import scrub
+from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import main
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import ProfileProblem, oauth2_helper_source, render_plan, get_profile
+from tests.testbed.net import free_port
 from tests.testbed.postfix import Postfix
 from tests.unit.test_profiles import NASTY, render, settings
 
@@ -281,9 +284,6 @@ def test_msmtp_oauth2_files_and_the_helper_is_the_oauth2_module_itself():
 
 
 def test_the_helper_says_why_it_has_no_token_in_one_line_without_the_secret(tmp_path):
-    import io
-    from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import main
-    from tests.testbed.net import free_port
     credentials = tmp_path / 'oauth2.json'
     credentials.write_text(json.dumps(dict(OAUTH2, token_url='https://127.0.0.1:%d/token' % free_port(), timeout=5)))
     for argv, code, words in (([], 2, 'usage: oauth2-token CREDENTIALS.json'),
