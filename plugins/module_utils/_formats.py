@@ -822,7 +822,68 @@ class _Whole(object):
         return ''
 
 
+class _GoIni(_Ini):
+    """INI as Go's gopkg.in/ini.v1 (go-ini) reads it: Grafana's grafana.ini, Gitea's app.ini.
+
+    go-ini cuts a plain value at the first # or ; (an inline comment), strips one pair of surrounding
+    quotes, and joins a value ending in a backslash with the next line. A value wrapped in backticks
+    (or triple double quotes) is taken verbatim up to the LAST backtick on the line, with no escapes.
+    So a value that any of these rules would change is written between backticks, which carries every
+    one-line value unchanged; other values are written plain, as the apps' own examples do.
+    """
+    name = 'goini'
+
+    def _value(self, match, lineno):
+        return _goini_read(match.group('value'), lineno, match.group('name').strip())
+
+    def _render(self, key, name, value, match):
+        return super(_GoIni, self)._render(key, name, _goini_quote(value), match)
+
+    def _check_value(self, name, value):
+        pass  # quoted when needed: any one-line value fits
+
+
+def _goini_quoted_by(line):
+    if line.startswith('"""'):  # go-ini counts the line end: a bare """ opens a multi-line value too
+        return '"""'
+    return '`' if line.startswith('`') else None
+
+
+def _goini_surrounded(value, quote):
+    return len(value) >= 2 and value[0] == quote and value[-1] == quote and value.find(quote, 1) == len(value) - 1
+
+
+def _goini_read(raw, lineno, name):
+    """The value go-ini (default options) reads from the text after `name =`."""
+    line = raw.lstrip()
+    if not line:
+        return ''
+    quote = _goini_quoted_by(line)
+    if quote:
+        end = line.rfind(quote, len(quote))
+        if end < len(quote):
+            raise FormatError('line %d: the quoted value of %s goes on over the next lines; edit it to one line' % (lineno, name))
+        return line[len(quote):end]
+    line = line.strip()
+    if line.endswith('\\'):
+        raise FormatError('line %d: the value of %s ends with a backslash, which continues it on the next line; '
+                          'edit it to one line' % (lineno, name))
+    cut = min([index for index in (line.find('#'), line.find(';')) if index >= 0] or [len(line)])
+    line = line[:cut].strip()
+    if _goini_surrounded(line, '"') or _goini_surrounded(line, "'"):
+        line = line[1:-1]
+    return line
+
+
+def _goini_quote(value):
+    """`value` as written so that go-ini reads it back unchanged."""
+    if value and (value != value.strip() or re.search(r'[#;`]', value) or value.endswith('\\')
+                  or value.startswith('"""') or _goini_surrounded(value, '"') or _goini_surrounded(value, "'")):
+        return '`%s`' % value
+    return value
+
+
 _CLASSES.update({'assign': _Assign, 'equals': _Equals, 'map': _Map, 'aliases': _Aliases, 'colon': _Colon,
-                 'shellvars': _ShellVars, 'whole': _Whole})
+                 'shellvars': _ShellVars, 'whole': _Whole, 'goini': _GoIni})
 # The relays' formats, used by app profiles (FORMATS above lists those `format` picks for generic).
-APP_FORMATS = ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole')
+APP_FORMATS = ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole', 'goini')
