@@ -45,6 +45,8 @@ import os
 import re
 import configparser
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK
+
 FORMATS = ('json', 'yaml', 'ini', 'env', 'msmtp')
 MAX_NODES = 200000  # values a parsed json/yaml document may hold, counting each alias expansion
 _SUFFIXES = (('.json', 'json'), ('.yml', 'yaml'), ('.yaml', 'yaml'),
@@ -925,6 +927,8 @@ class _CodeBlock(object):
                 raise FormatError('%s: the %s format holds literal texts only; the value is %s' % (name, self.name, _kind(value)))
             if '\r' in value or '\n' in value:
                 raise FormatError('%s: a value in the %s format cannot contain a line break' % (name, self.name))
+            if value in _MASKED:  # a diff shows a secret masked, not written
+                continue
             if not self._is_literal(value):
                 raise FormatError('%s: the value is not a %s literal (a string, number, boolean, null, list or map of '
                                   'them): write it with the profile filter %s' % (name, self.language, self.filter))
@@ -976,6 +980,7 @@ class _RubyBlock(_CodeBlock):
         return _literal_end(value, 0, _RUBY_WORDS, '[', ']', '{', '}') == len(value)
 
 
+_MASKED = (MASK, MASK + ' (changed)')
 _PHP_WORDS = re.compile(r'(?i)(true|false|null)\b')
 _RUBY_WORDS = re.compile(r'(true|false|nil)\b')
 _NUMBER = re.compile(r'-?[0-9]+(\.[0-9]+)?\b')

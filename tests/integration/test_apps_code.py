@@ -83,7 +83,13 @@ def test_django_sends_testemail_and_to_admins_with_the_block_we_wrote(ansible, m
     del settings['ca_file']
 
     env = {'SSL_CERT_FILE': mailbox.ca_file}  # the app's environment carries the CA, as the refusal says
-    run, result = smtp_config(ansible, 'django', settings_py, settings, **env)
+    if mode == 'starttls':  # check mode first: it would change, and writes nothing
+        before = settings_py.read_text()
+        run, result = smtp_config(ansible, 'django', settings_py, settings, '--check', **env)
+        assert run.rc == 0 and result['changed'] is True and settings_py.read_text() == before, run
+    # the special password's run is the verbose one with a diff: masked everywhere
+    flags = ['--diff', '-vvvv'] if mode == 'implicit' else []
+    run, result = smtp_config(ansible, 'django', settings_py, settings, *flags, **env)
     assert run.rc == 0 and result['changed'] is True, run
     text = settings_py.read_text()
     assert outside_block(text) == original and text.startswith(original)  # ours last, the project's own kept
@@ -141,7 +147,7 @@ def mediawiki_send(root, subject, to=''):
 def test_mediawiki_mails_with_the_block_we_wrote(ansible, mailbox, mediawiki, mode):
     root, local_settings, original = mediawiki
     settings = settings_for(mailbox, mode, 'mediawiki')
-    run, result = smtp_config(ansible, 'mediawiki', local_settings, settings)
+    run, result = smtp_config(ansible, 'mediawiki', local_settings, settings, *(['--diff'] if mode == 'implicit' else []))
     assert run.rc == 0 and result['changed'] is True, run
     if mode == 'starttls':  # Net_SMTP does not refuse a server without STARTTLS: the result says so
         assert any('downgrade' in warning for warning in result.get('warnings', [])), result
@@ -208,7 +214,7 @@ def roundcube(tmp_path_factory):
 def test_roundcube_sends_with_the_block_we_wrote(ansible, mailbox, roundcube, mode):
     root, config, original = roundcube
     settings = settings_for(mailbox, mode, 'roundcube')
-    run, result = smtp_config(ansible, 'roundcube', config, settings)
+    run, result = smtp_config(ansible, 'roundcube', config, settings, *(['--diff'] if mode == 'implicit' else []))
     assert run.rc == 0 and result['changed'] is True, run
     assert any('identity' in warning for warning in result.get('warnings', [])), result
     text = config.read_text()

@@ -101,6 +101,7 @@ def test_code_is_refused_without_echoing_it(kind):
         assert code not in str(caught.value) and FILTERS[kind] in str(caught.value)
     with pytest.raises(FormatError, match='line break'):
         fmt.write_block('', '', {name: "'secret\nvalue'"})
+    assert '= ******** (changed)' in fmt.write_block('', '', {name: '******** (changed)'})  # a diff's masked secret
     with pytest.raises(FormatError, match='not a usable'):
         fmt.write_block('', '', {'x = 1; y': "'v'"})
 
