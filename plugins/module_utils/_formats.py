@@ -852,7 +852,7 @@ class _CodeBlock(object):
     _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_.-]+'\])*$")
 
     def _markers(self, key):
-        if key is not None and not isinstance(key, str) or (key and not re.match(r'^[A-Za-z0-9_. -]+$', key)):
+        if (key is not None and not isinstance(key, str)) or (key and not re.match(r'^[A-Za-z0-9_. -]+$', key)):
             raise FormatError('the %s format takes as key a marker label of letters, digits, spaces, _ . -' % self.name)
         label = key or self.LABEL
         return '%s BEGIN %s' % (self.comment, label), '%s END %s' % (self.comment, label)
@@ -940,6 +940,13 @@ class _PythonBlock(_CodeBlock):
     language = 'Python'
     filter = 'py_literal'
 
+    def _check_block(self, block):
+        import keyword
+        for name in _present(block):
+            if keyword.iskeyword(name.split('[')[0]):
+                raise FormatError('%s is a Python keyword, not a usable name' % name)
+        return super(_PythonBlock, self)._check_block(block)
+
     def _is_literal(self, value):
         import ast
         try:
@@ -962,6 +969,9 @@ class _PhpBlock(_CodeBlock):
     _CLOSING = re.compile(r'\?>\s*$')
 
     def _split_end(self, text):
+        if '<?php' not in text:
+            raise FormatError('the file has no <?php opening tag, so PHP would print our block as text: '
+                              'is it the app\'s PHP config file?')
         match = self._CLOSING.search(text)
         if match is None:
             return text, ''

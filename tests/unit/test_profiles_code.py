@@ -106,6 +106,13 @@ def test_code_is_refused_without_echoing_it(kind):
         fmt.write_block('', '', {'x = 1; y': "'v'"})
 
 
+def test_a_php_block_is_written_only_where_php_runs_and_python_keywords_are_no_names():
+    with pytest.raises(FormatError, match='no <.php opening tag'):
+        get_format('php').write_block('<html>not php</html>\n', '', {'$a': '1'})
+    with pytest.raises(FormatError, match='Python keyword'):
+        get_format('python').write_block('', '', {'True': '1'})
+
+
 def test_a_begin_marker_without_its_end_is_refused():
     with pytest.raises(FormatError, match='line 2: .* has no matching END'):
         get_format('python').read_block("X = 1\n# BEGIN email_ops.smtp managed block\nY = 2\n", '')
