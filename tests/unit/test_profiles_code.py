@@ -9,9 +9,10 @@ import subprocess
 
 import pytest
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._app_files import AppFiles
 from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError, get_format
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import scrub
-from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import ProfileProblem, _ENV
+from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import ProfileProblem, _ENV, get_profile
 from tests.unit.test_profiles import render, settings
 
 SPECIAL = 'q"u\'o\\t#e;d:p%w$d x'  # the test bed's special password
@@ -318,3 +319,36 @@ def test_nextcloud_golden_merged_by_the_real_php_as_nextcloud_does(tmp_path):
 def test_python_literal_is_what_ast_reads():
     for value in HOSTILE + [None, True, 0, [('a', 'b')], {'k': ('x',)}]:
         assert ast.literal_eval(literal('python', value)) == value
+
+
+# -- through the module's own code: four runs, the app's own lines survive, the diff masks the escaped secret ------
+
+OWN = {'django': OWN_TEXT['python'] + '\n', 'mediawiki': "<?php\n$wgSitename = 'Wiki';\n", 'roundcube': OWN_TEXT['php'],
+       'gitlab': GITLAB_OWN, 'nextcloud': None}
+
+
+@pytest.mark.parametrize('app', sorted(OWN))
+def test_code_app_four_runs(app, tmp_path):
+    from tests.unit.test_app_files import RecordingModule, plan_for, state
+    given = settings(password=SPECIAL)
+    file_id = get_profile(app)['files'][0]['id']
+    if OWN[app] is not None:
+        (tmp_path / file_id).write_text(OWN[app])
+    plan = plan_for(app, tmp_path, given)
+    before = state(tmp_path)
+    forms = [SPECIAL, literal('python', SPECIAL), literal('php', SPECIAL)]
+
+    module = RecordingModule(plan, given, check_mode=True)
+    result = AppFiles(module).run()
+    assert result['changed'] and state(tmp_path) == before
+    assert not any(form in repr(result['diff']) for form in forms) and '********' in result['diff']['after']
+
+    result = AppFiles(RecordingModule(plan, given)).run()
+    written = (tmp_path / file_id).read_text()
+    assert result['changed'] and written.startswith((OWN[app] or '<?php\n').replace('?>\n', ''))
+    entries = dict((name, value) for name, value in plan['files'][0]['entries'].items() if value is not None)
+    assert get_format(plan['files'][0]['formats'][0]).read_block(written, '') == entries
+    after = state(tmp_path)
+    for check_mode in (True, False):
+        result = AppFiles(RecordingModule(plan, given, check_mode=check_mode)).run()
+        assert result['changed'] is False and state(tmp_path) == after
