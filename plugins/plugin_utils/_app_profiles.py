@@ -22,7 +22,7 @@ from email.utils import formataddr
 
 import yaml
 from jinja2 import StrictUndefined
-from jinja2.exceptions import TemplateError
+from jinja2.exceptions import TemplateError, TemplateRuntimeError
 from jinja2.sandbox import SandboxedEnvironment
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -104,8 +104,54 @@ def _environment():
     env.filters['sh_quote'] = lambda value: "'%s'" % str(value).replace("'", "'\\''")
     env.filters['url_quote'] = _url_quote
     env.filters['emails'] = lambda recipients: [item['email'] for item in recipients or []]
-    env.filters['address'] = lambda email, name=None: formataddr((name or '', email))  # "Name" <a@b>, quoted as RFC 5322 wants
+    env.filters['address'] = _address
+    env.filters['py_literal'] = _py_literal
+    env.filters['php_literal'] = lambda value: _literal(value, 'PHP', ('true', 'false', 'null'), '[%s]', '%s => %s', '[%s]')
+    env.filters['rb_literal'] = lambda value: _literal(value, 'Ruby', ('true', 'false', 'nil'), '[%s]', '%s => %s', '{%s}')
     return env
+
+
+def _address(email, name=None):
+    """`Name <email>` (RFC 5322 quoting where the name needs it), or the bare address without a name."""
+    return formataddr((name or '', email))
+
+
+# Literal quoting for code-as-config (the python, php and ruby formats): any value becomes data, never code.
+
+def _py_literal(value):
+    """A Python literal: repr() of str, bool, int, None, and lists, tuples and dicts of them."""
+    if isinstance(value, (list, tuple)):
+        items = [_py_literal(item) for item in value]
+        if isinstance(value, tuple):
+            return '(%s)' % (', '.join(items) + (',' if len(items) == 1 else ''))
+        return '[%s]' % ', '.join(items)
+    if isinstance(value, dict):
+        return '{%s}' % ', '.join('%s: %s' % (_py_literal(key), _py_literal(item)) for key, item in value.items())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    raise TemplateRuntimeError('py_literal takes text, numbers, booleans, none, lists and mappings, not %s' % type(value).__name__)
+
+
+def _literal(value, language, words, list_form, pair_form, map_form):
+    """A PHP or Ruby literal. Strings are single-quoted, where neither language interpolates (`$x`, `#{x}`): only a
+    backslash and a quote are escaped. A line break is refused: the block holds one entry per line."""
+    if isinstance(value, bool):
+        return words[0] if value else words[1]
+    if value is None:
+        return words[2]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        if '\n' in value or '\r' in value:
+            raise TemplateRuntimeError('a %s string in a config block cannot hold a line break' % language)
+        return "'%s'" % value.replace('\\', '\\\\').replace("'", "\\'")
+    forms = (language, words, list_form, pair_form, map_form)
+    if isinstance(value, (list, tuple)):
+        return list_form % ', '.join(_literal(item, *forms) for item in value)
+    if isinstance(value, dict):
+        return map_form % ', '.join(pair_form % (_literal(key, *forms), _literal(item, *forms)) for key, item in value.items())
+    raise TemplateRuntimeError('%s literals take text, numbers, booleans, none, lists and mappings, not %s'
+                               % (language, type(value).__name__))
 
 
 def _url_quote(value):
