@@ -881,7 +881,7 @@ class _GitConfig(_Ini):
             value = '"%s"' % value.replace('\\', '\\\\').replace('"', '\\"').replace('\t', '\\t')
         if match is None:
             return '\t%s = %s' % (name, value)
-        return super(_GitConfig, self)._render(key, name, value, match)
+        return super(_GitConfig, self)._render(key, match.group('name'), value, match)  # the name keeps its case
 
     def _check_key(self, key):
         if not isinstance(key, str) or not re.match(r'^[a-z0-9.-]+( "[^"\\\r\n]*")?$', key):
@@ -1028,6 +1028,12 @@ class _YamlPaths(_Yaml):
             raise FormatError('the yamlpaths format names places in its entries: leave key empty')
 
     def _flatten(self, node, path, found):
+        if not path:  # the top level: every key is a place of its own
+            for name, value in node.items():
+                if not (isinstance(name, str) and self._SIMPLE.match(name)):
+                    raise FormatError('the top-level key %r is not one the yamlpaths format can name' % (name,))
+                self._flatten(value, name, found)
+            return
         if isinstance(node, dict) and node and all(isinstance(k, str) and self._SIMPLE.match(k) for k in node):
             for name, value in node.items():
                 self._flatten(value, '%s.%s' % (path, name) if path else name, found)
