@@ -114,7 +114,7 @@ class Postfix:
                     self.config_dir, proc.returncode, proc.stdout, proc.stderr, self.log_tail()))
         for port in (self.plain_port, self.submission_port, self.smtps_port):
             self._wait_listening(port, began + timeout)
-        for port in (WELLKNOWN_SUBMISSION, WELLKNOWN_SMTPS):
+        for port in (WELLKNOWN_SUBMISSION, WELLKNOWN_SMTPS) if self.wellknown_host else ():
             self._wait_listening(port, began + timeout, self.wellknown_host)
         self.start_seconds = time.monotonic() - began
         return self
@@ -173,9 +173,11 @@ class Postfix:
         tls_cert = self._install(cert_file, 'server.crt', 0o644)
         tls_key = self._install(key_file, 'server.key', 0o600)
         # The well-known listeners' certificate also names their own loopback address.
-        wk_cert_file, wk_key_file = self.pki.issue('server-wellknown', 'localhost', self.host, self.wellknown_host)
-        wk_chain = '%s,%s' % (self._install(wk_key_file, 'wellknown.key', 0o600),
-                              self._install(wk_cert_file, 'wellknown.crt', 0o644))
+        wk_chain = None
+        if self.wellknown_host:
+            wk_cert_file, wk_key_file = self.pki.issue('server-wellknown', 'localhost', self.host, self.wellknown_host)
+            wk_chain = '%s,%s' % (self._install(wk_key_file, 'wellknown.key', 0o600),
+                                  self._install(wk_cert_file, 'wellknown.crt', 0o644))
         main_cf = textwrap.dedent('''\
             # Written by tests/testbed/postfix.py for one test run.
             compatibility_level = 3.6
@@ -245,12 +247,14 @@ class Postfix:
             (self.submission_port, ('syslog_name=postfix/submission',) + authenticated),
             (self.smtps_port, ('syslog_name=postfix/smtps', 'smtpd_tls_wrappermode=yes') + authenticated),
         )
-        wellknown = ('smtpd_tls_chain_files=' + wk_chain,)
-        listeners = tuple((self.host, port, options) for port, options in listeners) + (
-            (self.wellknown_host, WELLKNOWN_SUBMISSION, ('syslog_name=postfix/submission-587',) + wellknown + authenticated),
-            (self.wellknown_host, WELLKNOWN_SMTPS,
-             ('syslog_name=postfix/smtps-465', 'smtpd_tls_wrappermode=yes') + wellknown + authenticated),
-        )
+        listeners = tuple((self.host, port, options) for port, options in listeners)
+        if self.wellknown_host:
+            wellknown = ('smtpd_tls_chain_files=' + wk_chain,)
+            listeners += (
+                (self.wellknown_host, WELLKNOWN_SUBMISSION, ('syslog_name=postfix/submission-587',) + wellknown + authenticated),
+                (self.wellknown_host, WELLKNOWN_SMTPS,
+                 ('syslog_name=postfix/smtps-465', 'smtpd_tls_wrappermode=yes') + wellknown + authenticated),
+            )
         master_cf = '# Written by tests/testbed/postfix.py. No chroot anywhere.\n'
         for host, port, options in listeners:
             master_cf += '%s:%d inet n - n - - smtpd\n' % (host, port)
@@ -326,6 +330,9 @@ class Postfix:
         well-known ports of wellknown_host: 'submission-587' (STARTTLS + AUTH), 'smtps-465' (implicit TLS + AUTH)."""
         host = self.host
         if listener in ('submission-587', 'smtps-465'):
+            if not self.wellknown_host:
+                raise RuntimeError('the test bed has no listeners on ports 587/465: no loopback address had both free '
+                                   '(another server holds them on every address, or the tests do not run as root)')
             host = self.wellknown_host
         port, security = {'submission': (self.submission_port, 'starttls'), 'smtps': (self.smtps_port, 'ssl'),
                           'plain': (self.plain_port, 'none'), 'submission-587': (WELLKNOWN_SUBMISSION, 'starttls'),
@@ -417,9 +424,11 @@ WELLKNOWN_SUBMISSION = 587
 WELLKNOWN_SMTPS = 465
 
 
-def _free_loopback(ports, tries=50):
-    """A random 127.x.y.z (not 127.0.0.0/16) where nothing listens on any of `ports` now."""
-    for _ in range(tries):
+def _free_loopback(ports, tries=20):
+    """A random 127.x.y.z (not 127.0.0.0/16) where nothing listens on any of `ports` now; None when there is none
+    (a server bound to the wildcard address on one of them, or no privilege to bind them): the other listeners
+    still serve, only the tests that need these fail."""
+    for _attempt in range(tries):
         host = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255), random.randint(1, 254))
         try:
             for port in ports:
@@ -428,7 +437,7 @@ def _free_loopback(ports, tries=50):
         except OSError:
             continue
         return host
-    raise RuntimeError('no loopback address with ports %s free after %d tries' % (ports, tries))
+    return None
 
 
 def _bare(address):
