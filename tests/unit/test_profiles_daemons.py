@@ -1,6 +1,7 @@
 """The daemons' and clients' profiles (alertmanager, monit, apprise, s-nail, git) rendered into the files the apps
 read (golden texts), what each refuses or warns about, their formats (gitconfig, mailrc, yamlpaths) with the
 password that breaks naive quoting, and two runs through the module's own multi-file code (AppFiles)."""
+import re
 import subprocess
 
 import pytest
@@ -230,3 +231,17 @@ def test_two_runs_keep_foreign_content_and_mask_the_password(app, tmp_path):
     module = RecordingModule(plan, settings(**given))
     result = AppFiles(module).run()
     assert result['changed'] is False and state(tmp_path) == before and module.commands == []
+
+
+@pytest.mark.parametrize('app,given,pattern', [
+    ('git', {}, r'\tsmtppass = "(.*)"\n'),
+    ('s-nail', {}, r"set password='(.*)'\n"),
+    ('apprise', {}, r'mailtos://relay%40example.com:(.*)@smtp'),
+    ('alertmanager', {}, r'  smtp_auth_password: (.*)\n'),
+    ('monit', {'password': NASTY.replace('"', '')}, r'password "(.*)"\n'),
+])
+def test_the_password_as_written_is_a_form_masking_knows(app, given, pattern):
+    password = given.get('password', NASTY)
+    text, _warnings = text_of(app, settings(password=password))
+    written = re.search(pattern, text).group(1)
+    assert written in secret_forms(password)
