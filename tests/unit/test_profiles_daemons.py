@@ -245,3 +245,10 @@ def test_the_password_as_written_is_a_form_masking_knows(app, given, pattern):
     text, _warnings = text_of(app, settings(password=password))
     written = re.search(pattern, text).group(1)
     assert written in secret_forms(password)
+
+
+def test_monit_checks_debians_whole_control_file_only_where_it_includes_ours():
+    plan, _warnings = render_plan('monit', get_profile('monit'), settings())
+    assert plan['checks'] == ['monit -t -c /etc/monit/monitrc'] and plan['files'][0]['validate'] == 'monit -t -c %s'
+    plan, _warnings = render_plan('monit', get_profile('monit'), settings(), paths={'mail': '/srv/monit/mail'})
+    assert plan['checks'] == ['']  # an empty command is not run
