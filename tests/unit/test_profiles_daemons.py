@@ -127,6 +127,8 @@ def test_alertmanager_cram_md5_writes_the_secret_key():
     ('apprise', dict(ca_file='/etc/ssl/ca.pem'), 'SSL_CERT_FILE=<ca_file>'),
     ('apprise', dict(error_recipients=None), 'needs at least one recipient'),
     ('git', dict(validate_certs=False), 'empty smtpSSLCertPath'),
+    ('s-nail', dict(host='192.0.2.25'), 'DNS names only'),
+    ('s-nail', dict(host='2001:db8::25'), 'DNS names only'),
 ] + [(app, dict(auth_method=method), method if app != 's-nail' else 'OAuth2')
      for app in APPS for method in ('xoauth2', 'oauthbearer')])
 def test_refusals_name_the_app_and_the_reason(app, given, words):
