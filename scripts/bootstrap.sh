@@ -10,6 +10,8 @@ APT_PACKAGES+=(prometheus-alertmanager monit s-nail git-email mailman3 redmine r
                mediawiki php-sqlite3 php-mail roundcube-core roundcube-sqlite3)
 # The interpreters that read back the code-as-config files (tests/unit/test_profiles_code.py: gitlab.rb, Nextcloud).
 APT_PACKAGES+=(php-cli ruby)
+# git send-email's Perl modules (Recommends of git-email, needed to send: Mail::Address, SMTP over TLS, AUTH).
+APT_PACKAGES+=(libmailtools-perl libauthen-sasl-perl libio-socket-ssl-perl libnet-smtp-ssl-perl libemail-valid-perl)
 
 # The PyPI applications' venvs (tests/apps/<app>.txt) build in the background while apt and .venv install.
 mkdir -p "${HOME}/.cache/email_ops_smtp"

@@ -1098,3 +1098,316 @@ def _skip_spaces(text, pos):
 
 _CLASSES.update({'python': _PythonBlock, 'php': _PhpBlock, 'ruby': _RubyBlock})
 APP_FORMATS += ('python', 'php', 'ruby')
+
+
+# Formats added for the daemons and clients (git send-email, s-nail, Alertmanager).
+
+class _GitConfig(_Ini):
+    """git-config(1) files: `[section]` or `[section "subsection"]`, `name = value`. `key` is the section
+    ('sendemail'). Section and key names ignore case (read lowercased: profiles use lowercase names);
+    a value holding `#`, `;`, `"`, `\\`, a tab or edge spaces is written between double quotes with
+    git's escapes. Keys may repeat (multi-valued variables): the file is not held to INI's rules."""
+    name = 'gitconfig'
+    _HEADER = re.compile(r'^[ \t]*\[[ \t]*([A-Za-z0-9.-]+)(?:[ \t]+"((?:[^"\\]|\\.)*)")?[ \t]*\]')
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[A-Za-z][A-Za-z0-9-]*)'
+                        r'(?P<left>[ \t]*)=(?P<right>[ \t]*)(?P<value>.*)$')
+    _NEEDS_QUOTES = re.compile(r'[#;"\\\t]|^ | $')
+
+    def _header(self, body):
+        match = self._HEADER.match(body)
+        if not match:
+            return None
+        section = match.group(1).lower()
+        if match.group(2) is not None:
+            section += ' "%s"' % re.sub(r'\\(.)', r'\1', match.group(2))
+        return section
+
+    def _header_line(self, key):
+        section, _sep, sub = key.partition(' ')
+        return '[%s%s]' % (section, ' ' + sub if sub else '')
+
+    def _check_text(self, text):
+        for lineno, line in enumerate(_split(text), 1):
+            body = _strip_eol(line)[0]
+            if body.strip().startswith('[') and not self._HEADER.match(body):
+                raise FormatError('line %d: a [section header git cannot read; git refuses the file' % lineno)
+
+    def _entries(self, lines):
+        for index, name, match in super(_GitConfig, self)._entries(lines):
+            yield index, name.lower(), match
+
+    def _scan(self, lines, key):
+        found = super(_GitConfig, self)._scan(lines, key)
+        if found is None:
+            return None
+        entries, insert_at = found
+        return [(index, name.lower(), match) for index, name, match in entries], insert_at
+
+    def _value(self, match, lineno):
+        return _git_unquote(match.group('value'), lineno)
+
+    def _render(self, key, name, value, match):
+        if match is not None and self._value(match, 0) == value:
+            return match.string  # an unchanged value keeps its line as written
+        if value and self._NEEDS_QUOTES.search(value):
+            value = '"%s"' % value.replace('\\', '\\\\').replace('"', '\\"').replace('\t', '\\t')
+        if match is None:
+            return '\t%s = %s' % (name, value)
+        return super(_GitConfig, self)._render(key, match.group('name'), value, match)  # the name keeps its case
+
+    def _check_key(self, key):
+        if not isinstance(key, str) or not re.match(r'^[a-z0-9.-]+( "[^"\\\r\n]*")?$', key):
+            raise FormatError('gitconfig key must be a lowercase section name, optionally with a "subsection"')
+
+    def _check_name(self, name):
+        if not re.match(r'^[a-z][a-z0-9-]*$', name):
+            raise FormatError('%s is not a usable git config key: a lowercase letter, then letters, digits or -' % name)
+
+    def _check_value(self, name, value):
+        pass
+
+
+def _git_unquote(raw, lineno):
+    """A git config value as git reads it: quotes removed, escapes resolved, a comment outside quotes dropped,
+    white space at either end outside quotes trimmed."""
+    out, quoted, index, kept = [], False, 0, 0
+    escapes = {'\\': '\\', '"': '"', 'n': '\n', 't': '\t', 'b': '\b'}
+    while index < len(raw):
+        char = raw[index]
+        if char == '\\':
+            if index + 1 >= len(raw) or raw[index + 1] not in escapes:
+                raise FormatError('line %d: a value with an escape git does not know' % lineno)
+            out.append(escapes[raw[index + 1]])
+            index += 2
+            kept = len(out)
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in '#;':
+            break
+        else:
+            out.append(char)
+            if quoted or not char.isspace():
+                kept = len(out)
+        index += 1
+    if quoted:
+        raise FormatError('line %d: a value opens a double quote it does not close' % lineno)
+    return ''.join(out[:kept])
+
+
+class _Mailrc(_Pairs):
+    """s-nail / mailx resource files (`/etc/s-nail.rc`, `~/.mailrc`): one `set name=value` (or `set name`, a
+    flag) per line; only such lines with one assignment are entries, every other line is kept. A value is
+    written in sh-style single quotes (`'\\''` for a quote), which s-nail's `set` reads."""
+    name = 'mailrc'
+    continuation = False
+    _WORD = r"(?:[^\s'\"\\]|\\.|'[^']*'|\"(?:[^\"\\]|\\.)*\")+"
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*set[ \t]+)(?P<name>[A-Za-z0-9_@%.+-]+)(?:(?P<sep>=)(?P<value>'
+                        + _WORD + r'))?[ \t]*$')
+
+    def _value(self, match, lineno):
+        raw, out, index = match.group('value') or '', [], 0
+        while index < len(raw):
+            char = raw[index]
+            if char == "'":
+                end = raw.index("'", index + 1)
+                out.append(raw[index + 1:end])
+                index = end + 1
+            elif char == '"':
+                index += 1
+                while raw[index] != '"':
+                    if raw[index] == '\\' and raw[index + 1] in '"\\$`':
+                        index += 1
+                    out.append(raw[index])
+                    index += 1
+                index += 1
+            elif char == '\\':
+                out.append(raw[index + 1])
+                index += 2
+            else:
+                out.append(char)
+                index += 1
+        return ''.join(out)
+
+    def _render(self, key, name, value, match):
+        if match is not None and self._value(match, 0) == value:
+            return match.string  # an unchanged value keeps its line as written
+        start = match.group('indent') if match is not None else 'set '
+        if value == '':
+            return start + name
+        return "%s%s='%s'" % (start, name, value.replace("'", "'\\''"))
+
+    def _check_name(self, name):
+        if not re.match(r'^[A-Za-z0-9_@%.+-]+$', name):
+            raise FormatError('%s is not a usable mailrc variable name' % name)
+
+    def _check_value(self, name, value):
+        pass
+
+
+class _YamlPaths(_Yaml):
+    """YAML with entries at several places of one document (Alertmanager's `global.smtp_*` keys and a receiver
+    of ours). `key` is not used; an entry's name is a path: `global.smtp_from`, `receivers[name=ops].email_configs[0].to`.
+    A list whose items all are objects is walked into: by `[name=X]` when each item has its own name, else by
+    index `[0]`; any other value is one entry. The block read is every such entry of the document, so `own: keys`
+    keeps the rest; removing an entry also removes the objects and named items it leaves empty.
+    The document is dumped again (comments are lost, as with yaml)."""
+    name = 'yamlpaths'
+    _SIMPLE = re.compile(r'^[A-Za-z0-9_-]+$')
+    _SEGMENT = re.compile(r'([A-Za-z0-9_-]+)|\[name=([^\]]+)\]|\[([0-9]+)\]|(\.)')
+
+    def read_block(self, text, key):
+        self._check_key(key)
+        if not text.strip():
+            return None
+        data = self._load(text)
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise FormatError('the top level of the YAML document is %s, not an object' % _kind(data))
+        found = {}
+        self._flatten(data, '', found)
+        return found
+
+    def write_block(self, text, key, block):
+        self._check_key(key)
+        block = _present(block)
+        data = (self._load(text) if text.strip() else None) or {}
+        if not isinstance(data, dict):
+            raise FormatError('the top level of the YAML document is %s, not an object' % _kind(data))
+        old = {}
+        self._flatten(data, '', old)
+        gone = [self._parse(path) for path in old if path not in block]
+        for segments in sorted(gone, key=lambda parts: [(p[0], p[1] if p[0] == 'index' else 0, str(p[1])) for p in parts],
+                               reverse=True):
+            self._delete(data, segments)
+        for path, value in block.items():
+            if path not in old or old[path] != value:
+                self._set(data, self._parse(path), value)
+        return self._dump(data) if data else ''
+
+    def remove_block(self, text, key):
+        return ''
+
+    def secrets_in(self, text, names):
+        block = self.read_block(text, '') or {}
+        return [str(value) for path, value in block.items()
+                if (path.lower() in names or self._parse(path)[-1][1] in names) and isinstance(value, (str, int, float))
+                and not isinstance(value, bool)]
+
+    def _check_key(self, key):
+        if key not in (None, ''):
+            raise FormatError('the yamlpaths format names places in its entries: leave key empty')
+
+    def _flatten(self, node, path, found):
+        if not path:  # the top level: every key is a place of its own
+            for name, value in node.items():
+                if not (isinstance(name, str) and self._SIMPLE.match(name)):
+                    raise FormatError('the top-level key %r is not one the yamlpaths format can name' % (name,))
+                self._flatten(value, name, found)
+            return
+        if isinstance(node, dict) and node and all(isinstance(k, str) and self._SIMPLE.match(k) for k in node):
+            for name, value in node.items():
+                self._flatten(value, '%s.%s' % (path, name) if path else name, found)
+            return
+        if isinstance(node, list) and node and path and all(isinstance(item, dict) for item in node):
+            names = [item.get('name') for item in node]
+            named = all(isinstance(n, str) and n and ']' not in n for n in names) and len(set(names)) == len(names)
+            for index, item in enumerate(node):
+                where = '%s[name=%s]' % (path, item['name']) if named else '%s[%d]' % (path, index)
+                rest = dict((k, v) for k, v in item.items() if not (named and k == 'name'))
+                if rest:
+                    self._flatten(rest, where, found)
+                else:
+                    found[where] = {}
+            return
+        found[path] = node
+
+    def _parse(self, path):
+        segments, index = [], 0
+        while index < len(path):
+            match = self._SEGMENT.match(path, index)
+            if not match:
+                raise FormatError('%s is not a yamlpaths entry name (a.b, a[name=x].b, a[0].b)' % path)
+            if match.group(1):
+                segments.append(('key', match.group(1)))
+            elif match.group(2):
+                segments.append(('name', match.group(2)))
+            elif match.group(3):
+                segments.append(('index', int(match.group(3))))
+            index = match.end()
+        if not segments or segments[0][0] != 'key':
+            raise FormatError('%s is not a yamlpaths entry name (a.b, a[name=x].b, a[0].b)' % path)
+        return segments
+
+    @staticmethod
+    def _child(node, segment, create, last_value=None):
+        kind, part = segment
+        if kind == 'key':
+            if not isinstance(node, dict):
+                raise FormatError('%s cannot hold key %s: it is %s' % ('an entry', part, _kind(node)))
+            if part not in node and create:
+                node[part] = last_value
+            return node.get(part)
+        if not isinstance(node, list):
+            raise FormatError('an entry holding [%s] is %s, not a list' % (part, _kind(node)))
+        if kind == 'name':
+            for item in node:
+                if isinstance(item, dict) and item.get('name') == part:
+                    return item
+            if create:
+                node.append({'name': part})
+                return node[-1]
+            return None
+        if part < len(node):
+            return node[part]
+        if create and part == len(node):
+            node.append({})
+            return node[-1]
+        return None
+
+    def _set(self, data, segments, value):
+        node = data
+        for position, segment in enumerate(segments[:-1]):
+            following = segments[position + 1][0]
+            holder = node
+            node = self._child(holder, segment, True, [] if following in ('name', 'index') else {})
+            if node is None and segment[0] == 'key':
+                node = holder[segment[1]] = [] if following in ('name', 'index') else {}
+        kind, part = segments[-1]
+        if kind == 'key':
+            if not isinstance(node, dict):
+                raise FormatError('an entry holding %s is %s, not an object' % (part, _kind(node)))
+            node[part] = value
+        else:
+            item = self._child(node, segments[-1], True)
+            if item is None:
+                raise FormatError('list index %s is past the end of its list' % part)
+            if isinstance(value, dict):
+                keep = {'name': item['name']} if kind == 'name' else {}
+                item.clear()
+                item.update(keep)
+                item.update(value)
+
+    def _delete(self, data, segments):
+        """Remove the entry at `segments`, then every object or named item that holds nothing more."""
+        trail, node = [data], data
+        for segment in segments:
+            node = self._child(node, segment, False)
+            if node is None:
+                return
+            trail.append(node)
+        for depth in range(len(segments) - 1, -1, -1):
+            parent, child, (kind, part) = trail[depth], trail[depth + 1], segments[depth]
+            if depth < len(segments) - 1:
+                rest = [k for k in child if k != 'name'] if kind == 'name' and isinstance(child, dict) else child
+                if rest:
+                    return
+            if kind == 'name':
+                del parent[[i for i, item in enumerate(parent) if item is child][0]]
+            else:
+                del parent[part]
+
+
+_CLASSES.update({'gitconfig': _GitConfig, 'mailrc': _Mailrc, 'yamlpaths': _YamlPaths})
+APP_FORMATS += ('gitconfig', 'mailrc')  # yamlpaths keeps native values (lists, booleans), as yaml does

@@ -8,6 +8,14 @@ the system instance (/etc/postfix) is never read or touched. Three listeners on 
   clients are refused at RCPT.
 - smtps_port: implicit TLS (wrapper mode), then SASL AUTH PLAIN/LOGIN.
 
+Two more on the well-known ports, for apps that pick the TLS mode from the port number (monit: STARTTLS only
+on 25/587; Alertmanager: implicit TLS only on 465), on a loopback address of their own (`wellknown_host`,
+127.x.y.z picked at start where 587 and 465 are free, so test runs of several checkouts never collide):
+
+- wellknown_host:587: as submission_port (STARTTLS + AUTH).
+- wellknown_host:465: as smtps_port (implicit TLS + AUTH).
+Their certificate also names wellknown_host.
+
 Every message for any local part of `domain` lands in one Maildir; `messages()` parses it.
 Mail for other domains, once accepted from an authenticated client, bounces (no remote delivery).
 """
@@ -17,6 +25,7 @@ import glob
 import grp
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -83,6 +92,7 @@ class Postfix:
         self.maildir = os.path.join(self.mail_base, 'inbox')
         self.log_file = os.path.join(self.dir, 'maillog')
         self.plain_port = self.submission_port = self.smtps_port = None
+        self.wellknown_host = None
         self.start_seconds = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -91,6 +101,7 @@ class Postfix:
         began = time.monotonic()
         for attempt in range(3):
             self.plain_port, self.submission_port, self.smtps_port = self._ports(3)
+            self.wellknown_host = _free_loopback((WELLKNOWN_SUBMISSION, WELLKNOWN_SMTPS))
             self._write_config()
             self._make_sasldb()
             logged = len(self._log())
@@ -103,6 +114,8 @@ class Postfix:
                     self.config_dir, proc.returncode, proc.stdout, proc.stderr, self.log_tail()))
         for port in (self.plain_port, self.submission_port, self.smtps_port):
             self._wait_listening(port, began + timeout)
+        for port in (WELLKNOWN_SUBMISSION, WELLKNOWN_SMTPS) if self.wellknown_host else ():
+            self._wait_listening(port, began + timeout, self.wellknown_host)
         self.start_seconds = time.monotonic() - began
         return self
 
@@ -137,10 +150,11 @@ class Postfix:
             ports.add(free_port(self.host))
         return sorted(ports)
 
-    def _wait_listening(self, port, deadline):
-        while not listening(self.host, port):
+    def _wait_listening(self, port, deadline, host=None):
+        host = host or self.host
+        while not listening(host, port):
             if time.monotonic() > deadline:
-                raise RuntimeError('postfix does not listen on %s:%s\n%s' % (self.host, port, self.log_tail()))
+                raise RuntimeError('postfix does not listen on %s:%s\n%s' % (host, port, self.log_tail()))
             time.sleep(0.05)
 
     # -- configuration -------------------------------------------------------------------------
@@ -158,6 +172,12 @@ class Postfix:
         cert_file, key_file = self.pki.server
         tls_cert = self._install(cert_file, 'server.crt', 0o644)
         tls_key = self._install(key_file, 'server.key', 0o600)
+        # The well-known listeners' certificate also names their own loopback address.
+        wk_chain = None
+        if self.wellknown_host:
+            wk_cert_file, wk_key_file = self.pki.issue('server-wellknown', 'localhost', self.host, self.wellknown_host)
+            wk_chain = '%s,%s' % (self._install(wk_key_file, 'wellknown.key', 0o600),
+                                  self._install(wk_cert_file, 'wellknown.crt', 0o644))
         main_cf = textwrap.dedent('''\
             # Written by tests/testbed/postfix.py for one test run.
             compatibility_level = 3.6
@@ -227,9 +247,17 @@ class Postfix:
             (self.submission_port, ('syslog_name=postfix/submission',) + authenticated),
             (self.smtps_port, ('syslog_name=postfix/smtps', 'smtpd_tls_wrappermode=yes') + authenticated),
         )
+        listeners = tuple((self.host, port, options) for port, options in listeners)
+        if self.wellknown_host:
+            wellknown = ('smtpd_tls_chain_files=' + wk_chain,)
+            listeners += (
+                (self.wellknown_host, WELLKNOWN_SUBMISSION, ('syslog_name=postfix/submission-587',) + wellknown + authenticated),
+                (self.wellknown_host, WELLKNOWN_SMTPS,
+                 ('syslog_name=postfix/smtps-465', 'smtpd_tls_wrappermode=yes') + wellknown + authenticated),
+            )
         master_cf = '# Written by tests/testbed/postfix.py. No chroot anywhere.\n'
-        for port, options in listeners:
-            master_cf += '%s:%d inet n - n - - smtpd\n' % (self.host, port)
+        for host, port, options in listeners:
+            master_cf += '%s:%d inet n - n - - smtpd\n' % (host, port)
             master_cf += ''.join('  -o %s\n' % option for option in options)
         master_cf += textwrap.dedent('''\
             pickup    unix  n       -       n       60      1       pickup
@@ -298,10 +326,18 @@ class Postfix:
 
     def settings(self, listener='submission', **overrides):
         """SMTP settings (schemas/smtp_settings.schema.json) that reach `listener`:
-        'submission' (STARTTLS + AUTH), 'smtps' (implicit TLS + AUTH) or 'plain' (no TLS, no AUTH)."""
+        'submission' (STARTTLS + AUTH), 'smtps' (implicit TLS + AUTH) or 'plain' (no TLS, no AUTH); on the
+        well-known ports of wellknown_host: 'submission-587' (STARTTLS + AUTH), 'smtps-465' (implicit TLS + AUTH)."""
+        host = self.host
+        if listener in ('submission-587', 'smtps-465'):
+            if not self.wellknown_host:
+                raise RuntimeError('the test bed has no listeners on ports 587/465: no loopback address had both free '
+                                   '(another server holds them on every address, or the tests do not run as root)')
+            host = self.wellknown_host
         port, security = {'submission': (self.submission_port, 'starttls'), 'smtps': (self.smtps_port, 'ssl'),
-                          'plain': (self.plain_port, 'none')}[listener]
-        settings = {'host': self.host, 'port': port, 'security': security, 'from_email': self.username,
+                          'plain': (self.plain_port, 'none'), 'submission-587': (WELLKNOWN_SUBMISSION, 'starttls'),
+                          'smtps-465': (WELLKNOWN_SMTPS, 'ssl')}[listener]
+        settings = {'host': host, 'port': port, 'security': security, 'from_email': self.username,
                     'test_email': 'inbox@' + self.domain}
         if listener == 'plain':
             settings['auth_method'] = 'none'
@@ -380,8 +416,28 @@ class Postfix:
         return '--- postqueue -p ---\n%s\n%s' % (self.queue(), self.log_tail())
 
     def __repr__(self):
-        return '<Postfix %s plain=%s submission=%s smtps=%s dir=%s>' % (
-            self.host, self.plain_port, self.submission_port, self.smtps_port, self.dir)
+        return '<Postfix %s plain=%s submission=%s smtps=%s well-known=%s dir=%s>' % (
+            self.host, self.plain_port, self.submission_port, self.smtps_port, self.wellknown_host, self.dir)
+
+
+WELLKNOWN_SUBMISSION = 587
+WELLKNOWN_SMTPS = 465
+
+
+def _free_loopback(ports, tries=20):
+    """A random 127.x.y.z (not 127.0.0.0/16) where nothing listens on any of `ports` now; None when there is none
+    (a server bound to the wildcard address on one of them, or no privilege to bind them): the other listeners
+    still serve, only the tests that need these fail."""
+    for _attempt in range(tries):
+        host = '127.%d.%d.%d' % (random.randint(1, 254), random.randint(0, 255), random.randint(1, 254))
+        try:
+            for port in ports:
+                with socket.socket() as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return host
+    return None
 
 
 def _bare(address):
