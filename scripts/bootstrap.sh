@@ -35,8 +35,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd chmod 755 /usr/sbin/policy-rc.d
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-for cmd in postfix postconf msmtp sshd saslpasswd2 shellcheck dovecot debootstrap; do
+for cmd in postfix postconf msmtp sshd saslpasswd2 shellcheck dovecot debootstrap \
+           prometheus-alertmanager amtool monit s-nail mailman php ruby; do
   need_cmd "$cmd" || { echo "bootstrap: '$cmd' is still missing after apt-get install" >&2; exit 1; }
+done
+for path in /usr/lib/git-core/git-send-email /usr/share/mediawiki/maintenance /usr/share/roundcube /usr/share/redmine; do
+  [ -e "$path" ] || { echo "bootstrap: $path is still missing after apt-get install" >&2; exit 1; }
 done
 
 PYTHON=${PYTHON:-python3}
