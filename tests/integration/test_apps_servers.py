@@ -1,0 +1,130 @@
+"""Server apps send through the Postfix test bed with the files `email_ops.smtp.smtp_config` wrote (app profiles
+synapse, airflow, mailman3, redmine; FIELD-GUIDE 3.17, 3.19, 3.20, 3.23).
+
+Each app is set up once per module, in its own folder (never the system instance): a copy of Debian's Redmine
+with its own instance and a copy of its sqlite database, ... A real ansible-playbook run writes the app's files,
+then THE APP ITSELF sends (its own test-mail command or the event that makes it mail), and the message is found
+in the Maildir. Every run's output is grepped for the password, every file's mode is checked.
+"""
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from tests.testbed.ansible import one_task_playbook
+
+REDMINE = '/usr/share/redmine'
+REDMINE_DB = '/var/lib/dbconfig-common/sqlite3/redmine/instances/default/redmine_default'
+REDMINE_FROM = 'Scout Redmine <redmine-from@example.test>'
+LISTENERS = ['submission', 'smtps']
+
+
+def configure(ansible, settings, app, paths, *flags):
+    text = one_task_playbook('email_ops.smtp.smtp_config', app=app, paths=paths, settings='{{ settings }}')
+    run, results = ansible.playbook_json(text, *flags, extra_vars={'settings': settings})
+    return run, results.get('config', {}).get('localhost', {})
+
+
+def listener_settings(mailbox, listener, **overrides):
+    """STARTTLS with the plain test user; implicit TLS with the user whose password breaks naive quoting."""
+    if listener == 'smtps':
+        overrides = dict(dict(username=mailbox.special_username, password=mailbox.special_password), **overrides)
+    return mailbox.settings(listener, **overrides)
+
+
+def mode_of(path):
+    return oct(os.stat(str(path)).st_mode & 0o777)
+
+
+def received_with_auth(message, username):
+    received = ' '.join(message.get_all('Received') or [])
+    return 'ESMTPSA' in received and ('Authenticated sender: %s' % username) in received
+
+
+# -- Redmine ---------------------------------------------------------------------------------------------------
+
+class Redmine:
+    """A copy of Debian's Redmine tree with an instance `scout` (REDMINE_INSTANCE) and a copy of its database."""
+
+    def __init__(self, base):
+        self.root = os.path.join(base, 'redmine')
+        shutil.copytree(REDMINE, self.root, symlinks=True)
+        # Debian links instances/ and Gemfile.lock to /var/lib/redmine: the copy gets its own, the system's stay untouched.
+        for name in ('instances', 'Gemfile.lock'):
+            os.unlink(os.path.join(self.root, name))
+        os.mkdir(os.path.join(self.root, 'instances'))
+        shutil.copyfile(os.path.join(REDMINE, 'Gemfile.lock'), os.path.join(self.root, 'Gemfile.lock'))
+        self.instance = os.path.join(self.root, 'instances', 'scout')
+        assert os.path.realpath(self.instance).startswith(os.path.realpath(base) + os.sep)
+        for sub in ('config', 'log', 'tmp', 'files'):
+            os.makedirs(os.path.join(self.instance, sub))
+        self.database = os.path.join(base, 'redmine.sqlite3')
+        shutil.copyfile(REDMINE_DB, self.database)
+        shutil.copyfile('/etc/redmine/default/secret_key.txt', os.path.join(self.instance, 'config', 'secret_key.txt'))
+        with open(os.path.join(self.instance, 'config', 'database.yml'), 'w') as handle:
+            handle.write('production:\n  adapter: sqlite3\n  database: %s\n  encoding: utf8\n' % self.database)
+        self.config = os.path.join(self.instance, 'config', 'configuration.yml')
+        # What lives in Redmine's database, not in configuration.yml: the admin's address and the sender.
+        self.admin_mail = 'redmine-admin@example.test'
+        self.run('rails', 'runner', 'u = User.find_by_login("admin"); u.mail = "%s"; u.save!(validate: false); '
+                 'Setting.mail_from = "%s"' % (self.admin_mail, REDMINE_FROM), check=True)
+
+    def run(self, *args, check=False):
+        env = dict(os.environ, REDMINE_INSTANCE='scout', RAILS_ENV='production')
+        command = ['bin/rails' if args[0] == 'rails' else args[0]] + list(args[1:])
+        proc = subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True, timeout=180, check=False)
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def email_test(self):
+        return self.run('rake', 'redmine:email:test[admin]')
+
+
+@pytest.fixture(scope='module')
+def redmine(tmp_path_factory):
+    return Redmine(str(tmp_path_factory.mktemp('redmine')))
+
+
+@pytest.mark.parametrize('listener', LISTENERS)
+def test_redmine_sends_its_test_email_with_the_file_we_wrote(ansible, mailbox, redmine, listener):
+    settings = listener_settings(mailbox, listener, helo_name='redmine.example.test')
+    with open(redmine.config, 'w') as handle:  # the admin's own settings survive
+        handle.write('default:\n  attachments_storage_path: %s\nproduction:\n  scm_git_command: git\n'
+                     % os.path.join(redmine.instance, 'files'))
+    run, result = configure(ansible, settings, 'redmine', {'main': redmine.config})
+    assert run.rc == 0 and result['changed'], run
+    assert settings['password'] not in run.all_output
+    assert any('Emission email address' in warning for warning in result.get('warnings', [])), result
+    assert mode_of(redmine.config) == '0o640'
+    text = open(redmine.config).read()
+    assert 'attachments_storage_path' in text and 'scm_git_command: git' in text
+
+    sent = redmine.email_test()
+    assert sent.returncode == 0 and redmine.admin_mail in sent.stdout, sent.stdout + sent.stderr
+    (got,) = mailbox.wait_for(1, timeout=30, recipient=redmine.admin_mail)
+    assert received_with_auth(got, settings['username']), got
+    assert got['From'] == REDMINE_FROM
+
+
+def test_redmine_without_the_ca_fails_to_verify(ansible, mailbox, redmine):
+    settings = mailbox.settings('submission')
+    del settings['ca_file']  # the test CA is in no system store: the mail gem must refuse the server
+    run, result = configure(ansible, settings, 'redmine', {'main': redmine.config})
+    assert run.rc == 0, run
+    sent = redmine.email_test()
+    assert sent.returncode != 0 and 'certificate verify failed' in sent.stderr + sent.stdout, sent
+    assert settings['password'] not in sent.stdout + sent.stderr
+    assert mailbox.messages(recipient=redmine.admin_mail) == []
+
+
+def test_redmine_refuses_another_delivery_method(ansible, mailbox, redmine):
+    with open(redmine.config, 'w') as handle:
+        handle.write('default:\n  email_delivery:\n    delivery_method: :sendmail\n')
+    run, result = configure(ansible, mailbox.settings('submission'), 'redmine', {'main': redmine.config})
+    assert run.rc != 0 and 'delivery_method is :sendmail, not :smtp' in result['msg'], run
+    assert 'Traceback' not in run.all_output and mailbox.password not in run.all_output
+    assert open(redmine.config).read() == 'default:\n  email_delivery:\n    delivery_method: :sendmail\n'
