@@ -10,11 +10,16 @@ import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 import uuid
 
 import pytest
+import yaml
 
 from tests.testbed.ansible import one_task_playbook
+from tests.testbed.appvenv import app_venv
+from tests.testbed.net import free_port
 
 REDMINE = '/usr/share/redmine'
 REDMINE_DB = '/var/lib/dbconfig-common/sqlite3/redmine/instances/default/redmine_default'
@@ -128,3 +133,116 @@ def test_redmine_refuses_another_delivery_method(ansible, mailbox, redmine):
     assert run.rc != 0 and 'delivery_method is :sendmail, not :smtp' in result['msg'], run
     assert 'Traceback' not in run.all_output and mailbox.password not in run.all_output
     assert open(redmine.config).read() == 'default:\n  email_delivery:\n    delivery_method: :sendmail\n'
+
+
+# -- Matrix Synapse --------------------------------------------------------------------------------------------
+
+class Synapse:
+    """A homeserver made by Synapse's own --generate-config in a temp folder, listening on a free loopback port.
+    Synapse takes its CA from SSL_CERT_FILE (the profile refuses ca_file and says so): the test CA goes there."""
+
+    def __init__(self, base, ca_file):
+        self.venv = app_venv('synapse')
+        self.dir = base
+        self.config = os.path.join(base, 'homeserver.yaml')
+        self.ca_file = ca_file
+        self.proc = None
+        self.port = None
+        proc = self._python('-m', 'synapse.app.homeserver', '--server-name', 'scout.test', '--config-path', self.config,
+                            '--data-directory', base, '--generate-config', '--report-stats=no')
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def _python(self, *args):
+        return subprocess.run([os.path.join(self.venv, 'bin', 'python')] + list(args), cwd=self.dir, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    def listen_here(self):
+        """The admin's own part of homeserver.yaml: a loopback listener and public_baseurl (kept by smtp_config)."""
+        with open(self.config) as handle:
+            config = yaml.safe_load(handle)
+        self.port = free_port()
+        config['listeners'] = [{'port': self.port, 'bind_addresses': ['127.0.0.1'], 'type': 'http', 'tls': False,
+                                'x_forwarded': False, 'resources': [{'names': ['client'], 'compress': False}]}]
+        config['public_baseurl'] = 'http://127.0.0.1:%d/' % self.port
+        with open(self.config, 'w') as handle:
+            yaml.safe_dump(config, handle)
+
+    def check(self):
+        return self._python('-m', 'synapse.config', '-c', self.config)
+
+    def start(self):
+        env = dict(os.environ, SSL_CERT_FILE=self.ca_file)
+        self.log = open(os.path.join(self.dir, 'synapse.out'), 'w')
+        self.proc = subprocess.Popen([os.path.join(self.venv, 'bin', 'python'), '-m', 'synapse.app.homeserver', '-c',
+                                      self.config], cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.output()
+            try:
+                with urllib.request.urlopen('http://127.0.0.1:%d/health' % self.port, timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError('synapse did not answer /health within 90 s\n' + self.output())
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
+            self.log.close()
+
+    def output(self):
+        with open(os.path.join(self.dir, 'synapse.out'), errors='replace') as handle:
+            return handle.read()[-4000:]
+
+    def request_token(self, address):
+        """3PID validation: Synapse mails a token to `address` (the request hangs if TLS fails: bounded)."""
+        body = json.dumps({'client_secret': uuid.uuid4().hex, 'email': address, 'send_attempt': 1}).encode()
+        request = urllib.request.Request('http://127.0.0.1:%d/_matrix/client/v3/account/3pid/email/requestToken' % self.port,
+                                         data=body, headers={'Content-Type': 'application/json'}, method='POST')
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+
+
+@pytest.fixture(scope='module')
+def synapse(tmp_path_factory, postfix):
+    server = Synapse(str(tmp_path_factory.mktemp('synapse')), postfix.ca_file)
+    server.listen_here()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize('listener', LISTENERS)
+def test_synapse_mails_a_validation_token_with_the_file_we_wrote(ansible, mailbox, synapse, listener):
+    settings = listener_settings(mailbox, listener, from_name='Scout 100% Matrix')
+    del settings['ca_file']  # Synapse trusts SSL_CERT_FILE only
+    run, result = configure(ansible, settings, 'synapse', {'main': synapse.config})
+    assert run.rc == 0 and result['changed'], run
+    assert settings['password'] not in run.all_output
+    assert mode_of(synapse.config) == '0o600'
+    checked = synapse.check()
+    assert checked.returncode == 0 and 'Config parses OK' in checked.stdout + checked.stderr, checked
+    with open(synapse.config) as handle:
+        written = yaml.safe_load(handle)
+    assert written['listeners'][0]['port'] == synapse.port and written['public_baseurl']  # the admin's keys stay
+    assert written['email']['smtp_pass'] == settings['password']
+
+    synapse.start()
+    try:
+        address = 'synapse-%s@example.test' % listener
+        status, answer = synapse.request_token(address)
+        assert status == 200 and answer.get('sid'), answer
+        (got,) = mailbox.wait_for(1, timeout=30, recipient=address)
+    finally:
+        synapse.stop()
+    assert settings['password'] not in synapse.output()
+    assert received_with_auth(got, settings['username']), got
+    (sender,) = got['From'].addresses
+    assert sender.display_name == 'Scout 100% Matrix' and sender.addr_spec == settings['from_email']
+    assert 'Validate your email' in got['Subject']

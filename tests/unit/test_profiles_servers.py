@@ -59,3 +59,41 @@ def test_redmine_implicit_tls_without_verification_warns():
 def test_redmine_refuses_what_it_cannot_express(given, words):
     with pytest.raises(ProfileProblem, match='app redmine cannot express these settings: .*%s' % words):
         render('redmine', settings(**given))
+
+
+def test_synapse_golden_email_section_keeps_the_other_keys():
+    old = {'main': 'server_name: scout.test\nemail:\n  app_name: Scout\n  smtp_host: old.example.com\n'}
+    texts, plan, warnings = render('synapse', settings(password=SPECIAL, from_name='Ops "100%" \\ Team'), old=old)
+    assert texts['main'] == (
+        'server_name: scout.test\n'
+        'email:\n'
+        '  app_name: Scout\n'
+        '  smtp_host: smtp.example.com\n'
+        '  smtp_port: 587\n'
+        '  smtp_user: relay@example.com\n'
+        '  smtp_pass: q"u\'o\\t#e;d:p%w$d x\n'
+        '  force_tls: false\n'
+        '  require_transport_security: true\n'
+        '  enable_tls: true\n'
+        '  notif_from: \'"Ops \\"100%%\\" \\\\ Team" <alerts@example.com>\'\n')
+    assert plan['files'][0]['mode'] == '0600' and plan['files'][0]['secrets'] == ['smtp_pass']
+    assert warnings == ['app synapse: Synapse has no error recipients of its own (it mails only its users): error_recipients are not written']
+
+
+def test_synapse_implicit_tls_and_no_auth():
+    texts, _plan, warnings = render('synapse', settings(security='ssl', port=465, username=None, password=None, error_recipients=None))
+    written = yaml.safe_load(texts['main'])['email']
+    assert written == {'smtp_host': 'smtp.example.com', 'smtp_port': 465, 'force_tls': True, 'require_transport_security': False,
+                       'enable_tls': True, 'notif_from': 'alerts@example.com'}
+    assert not warnings
+
+
+@pytest.mark.parametrize('given, words', [
+    (dict(ca_file='/ca.pem'), 'no CA file setting.*update-ca-certificates.*SSL_CERT_FILE'),
+    (dict(validate_certs=False), 'always verifies'),
+    (dict(auth_method='login'), 'chooses the mechanism itself'),
+    (dict(auth_method='xoauth2'), 'chooses the mechanism itself'),
+])
+def test_synapse_refuses_what_it_cannot_express(given, words):
+    with pytest.raises(ProfileProblem, match='app synapse cannot express these settings: .*%s' % words):
+        render('synapse', settings(**given))
