@@ -246,3 +246,47 @@ def test_synapse_mails_a_validation_token_with_the_file_we_wrote(ansible, mailbo
     (sender,) = got['From'].addresses
     assert sender.display_name == 'Scout 100% Matrix' and sender.addr_spec == settings['from_email']
     assert 'Validate your email' in got['Subject']
+
+
+# -- Apache Airflow --------------------------------------------------------------------------------------------
+
+AIRFLOW_SEND = '''
+import sys
+from airflow.utils.email import send_email
+send_email(to=sys.argv[1], subject=sys.argv[2], html_content="<p>sent by Airflow's send_email</p>")
+'''
+
+
+@pytest.fixture(scope='module')
+def airflow_home(tmp_path_factory):
+    """AIRFLOW_HOME with the admin's own airflow.cfg (sqlite metadata DB, no examples); smtp_config adds ours."""
+    home = tmp_path_factory.mktemp('airflow')
+    (home / 'airflow.cfg').write_text('[core]\nload_examples = False\n\n[database]\nsql_alchemy_conn = sqlite:///%s\n\n'
+                                      '[smtp]\nsmtp_retry_limit = 0\n' % (home / 'airflow.db'))
+    return home
+
+
+@pytest.mark.parametrize('listener', LISTENERS)
+def test_airflow_send_email_uses_the_files_we_wrote(ansible, mailbox, airflow_home, listener):
+    venv = app_venv('airflow')
+    settings = listener_settings(mailbox, listener, from_name='Scout 100% Airflow')
+    del settings['ca_file']  # Airflow trusts the system store / SSL_CERT_FILE only (the profile says so)
+    paths = {'main': str(airflow_home / 'airflow.cfg'), 'connections': str(airflow_home / 'connections.json')}
+    run, result = configure(ansible, settings, 'airflow', paths)
+    assert run.rc == 0 and result['changed'], run
+    assert settings['password'] not in run.all_output
+    assert mode_of(paths['connections']) == '0o600' and mode_of(paths['main']) == '0o640'
+    assert settings['password'] not in (airflow_home / 'airflow.cfg').read_text()
+    assert 'smtp_retry_limit = 0' in (airflow_home / 'airflow.cfg').read_text()
+
+    address = 'airflow-%s@example.test' % listener
+    subject = 'sent by airflow %s' % uuid.uuid4().hex
+    env = dict(os.environ, AIRFLOW_HOME=str(airflow_home), SSL_CERT_FILE=mailbox.ca_file)
+    sent = subprocess.run([os.path.join(venv, 'bin', 'python'), '-c', AIRFLOW_SEND, address, subject], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert sent.returncode == 0, sent.stdout[-3000:] + sent.stderr[-3000:]
+    assert settings['password'] not in sent.stdout + sent.stderr
+    (got,) = mailbox.wait_for(1, timeout=30, recipient=address)
+    assert got['Subject'] == subject and received_with_auth(got, settings['username']), got
+    (sender,) = got['From'].addresses
+    assert sender.display_name == 'Scout 100% Airflow' and sender.addr_spec == settings['from_email']

@@ -1,8 +1,11 @@
 """Golden files of the server apps' profiles: synapse, airflow, mailman3, redmine (tests/integration/test_apps_servers.py
 proves each with the app itself sending)."""
+import json
+
 import pytest
 import yaml
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError, get_format
 from ansible_collections.email_ops.smtp.plugins.plugin_utils._app_profiles import ProfileProblem
 from tests.unit.test_profiles import render, settings
 
@@ -97,3 +100,63 @@ def test_synapse_implicit_tls_and_no_auth():
 def test_synapse_refuses_what_it_cannot_express(given, words):
     with pytest.raises(ProfileProblem, match='app synapse cannot express these settings: .*%s' % words):
         render('synapse', settings(**given))
+
+
+AIRFLOW_OLD = '[core]\nload_examples = False\n\n[smtp]\nsmtp_retry_limit = 1\nsmtp_user = old\n'
+
+
+def test_airflow_golden_files():
+    texts, plan, warnings = render('airflow', settings(password=SPECIAL, from_name='Ops "100%"', error_recipients=None),
+                                   old={'main': AIRFLOW_OLD, 'connections': '{"other": {"conn_type": "http"}}'},
+                                   paths={'main': '/srv/af/airflow.cfg', 'connections': '/srv/af/connections.json'})
+    assert texts['main'] == (
+        '[core]\nload_examples = False\n\n'
+        '[smtp]\nsmtp_retry_limit = 1\nsmtp_user = old\n'
+        'smtp_host = smtp.example.com\nsmtp_port = 587\nsmtp_starttls = True\nsmtp_ssl = False\nsmtp_timeout = 30\n'
+        'smtp_mail_from = "Ops \\"100%%\\"" <alerts@example.com>\n\n'
+        '[email]\nemail_backend = airflow.utils.email.send_email_smtp\nemail_conn_id = smtp_default\n'
+        'from_email = "Ops \\"100%%\\"" <alerts@example.com>\nssl_context = default\n\n'
+        '[secrets]\nbackend = airflow.secrets.local_filesystem.LocalFilesystemBackend\n'
+        'backend_kwargs = {"connections_file_path": "/srv/af/connections.json"}\n')
+    assert json.loads(texts['connections']) == {
+        'other': {'conn_type': 'http'},
+        'smtp_default': {'conn_type': 'smtp', 'host': 'smtp.example.com', 'port': 587, 'login': 'relay@example.com',
+                         'password': SPECIAL}}
+    main, connections = plan['files']
+    assert main['secrets'] == [] and connections['secrets'] == ['password'] and connections['mode'] == '0600'
+    assert not warnings
+
+
+def test_airflow_implicit_tls_without_verification():
+    texts, _plan, warnings = render('airflow', settings(security='ssl', port=465, validate_certs=False, auth_method='login'),
+                                    paths={'main': '/a/airflow.cfg', 'connections': '/a/c.json'})
+    assert 'smtp_starttls = False\nsmtp_ssl = True\n' in texts['main'] and 'ssl_context = none\n' in texts['main']
+    assert [w.split(': ', 1)[1][:20] for w in warnings] == ['[email] ssl_context ', 'Airflow (smtplib\'s l', 'Airflow has no error']
+
+
+@pytest.mark.parametrize('given, words', [
+    (dict(ca_file='/ca.pem'), 'no CA file setting.*update-ca-certificates.*SSL_CERT_FILE'),
+    (dict(auth_method='oauthbearer'), 'no xoauth2/oauthbearer'),
+    (dict(password=None), 'both a login and a password'),
+])
+def test_airflow_refuses_what_it_cannot_express(given, words):
+    with pytest.raises(ProfileProblem, match='app airflow cannot express these settings: .*%s' % words):
+        render('airflow', settings(**given), paths={'main': '/a/airflow.cfg', 'connections': '/a/c.json'})
+
+
+def test_ini_sections_formats_edit_each_section_and_keep_the_rest():
+    one = get_format('ini_sections')
+    text = '# top\n[a]\nx = 1\nkeep = yes\n\n[b.c]\ny = 2\n'
+    assert one.read_block(text, 'a,b.c,d') == {'a.x': '1', 'a.keep': 'yes', 'b.c.y': '2'}
+    assert one.read_block(text, 'd') is None
+    new = one.write_block(text, 'a,b.c,d', {'a.x': '9', 'a.keep': 'yes', 'd.z': '3'})
+    assert new == '# top\n[a]\nx = 9\nkeep = yes\n\n[b.c]\n\n[d]\nz = 3\n'
+    with pytest.raises(FormatError, match='named section.option'):
+        one.write_block(text, 'a', {'e.x': '1'})
+    colon = get_format('ini_colon_sections')
+    text = '[mta]\nsmtp_host: localhost\nsmtp_user:\nsmtp_port = 25\n'
+    assert colon.read_block(text, 'mta') == {'mta.smtp_host': 'localhost', 'mta.smtp_user': '', 'mta.smtp_port': '25'}
+    assert colon.write_block(text, 'mta,mailman', {'mta.smtp_host': 'h', 'mta.smtp_user': 'u', 'mta.smtp_port': '2',
+                                                  'mailman.site_owner': 'o@example.com'}) == (
+        '[mta]\nsmtp_host: h\nsmtp_user: u\nsmtp_port = 2\n\n[mailman]\nsite_owner: o@example.com\n')
+    assert colon.secrets_in('[mta]\nsmtp_pass: p:w=x\n', {'smtp_pass'}) == ['p:w=x']
