@@ -160,3 +160,38 @@ def test_ini_sections_formats_edit_each_section_and_keep_the_rest():
                                                   'mailman.site_owner': 'o@example.com'}) == (
         '[mta]\nsmtp_host: h\nsmtp_user: u\nsmtp_port = 2\n\n[mailman]\nsite_owner: o@example.com\n')
     assert colon.secrets_in('[mta]\nsmtp_pass: p:w=x\n', {'smtp_pass'}) == ['p:w=x']
+
+
+MAILMAN_OLD = '[mailman]\nsite_owner: changeme@example.com\n\n[mta]\nincoming: mailman.mta.null.NullMTA\nsmtp_host: localhost\nsmtp_user:\n'
+
+
+def test_mailman3_golden_file():
+    texts, plan, warnings = render('mailman3', settings(password=SPECIAL, security='ssl', port=465,
+                                                        error_recipients=[{'email': 'a@example.com'}, {'email': 'b@example.com'}]),
+                                   old={'main': MAILMAN_OLD})
+    assert texts['main'] == (
+        '[mailman]\nsite_owner: a@example.com\n\n'
+        '[mta]\nincoming: mailman.mta.null.NullMTA\nsmtp_host: smtp.example.com\nsmtp_user: relay@example.com\n'
+        'smtp_port: 465\nsmtp_pass: q"u\'o\\t#e;d:p%w$d x\nsmtp_secure_mode: smtps\nsmtp_verify_cert: yes\n'
+        'smtp_verify_hostname: yes\n')
+    assert plan['files'][0]['secrets'] == ['mta.smtp_pass'] and plan['files'][0]['group'] == 'list'
+    assert any('only the first error recipient' in warning for warning in warnings)
+
+
+def test_mailman3_keeps_the_site_owner_without_error_recipients():
+    texts, _plan, warnings = render('mailman3', settings(username=None, password=None, security='none', port=25,
+                                                        validate_certs=False, error_recipients=None), old={'main': MAILMAN_OLD})
+    assert texts['main'].startswith('[mailman]\nsite_owner: changeme@example.com\n')
+    assert 'smtp_user' not in texts['main'] and 'smtp_secure_mode: smtp\n' in texts['main']
+    assert 'smtp_verify_cert: no\n' in texts['main'] and not any('will not verify' in warning for warning in warnings)  # no TLS
+
+
+@pytest.mark.parametrize('given, words', [
+    (dict(ca_file='/ca.pem'), 'no CA file setting.*clears their.*update-ca-certificates'),
+    (dict(auth_method='xoauth2'), 'no xoauth2/oauthbearer'),
+    (dict(password='pässword'), 'ASCII only'),
+    (dict(password='pass word '), 'strips spaces'),
+])
+def test_mailman3_refuses_what_it_cannot_express(given, words):
+    with pytest.raises(ProfileProblem, match='app mailman3 cannot express these settings: .*%s' % words):
+        render('mailman3', settings(**given))
