@@ -156,8 +156,8 @@ def test_ini_sections_formats_edit_each_section_and_keep_the_rest():
     colon = get_format('ini_colon_sections')
     text = '[mta]\nsmtp_host: localhost\nsmtp_user:\nsmtp_port = 25\n'
     assert colon.read_block(text, 'mta') == {'mta.smtp_host': 'localhost', 'mta.smtp_user': '', 'mta.smtp_port': '25'}
-    assert colon.write_block(text, 'mta,mailman', {'mta.smtp_host': 'h', 'mta.smtp_user': 'u', 'mta.smtp_port': '2',
-                                                  'mailman.site_owner': 'o@example.com'}) == (
+    block = {'mta.smtp_host': 'h', 'mta.smtp_user': 'u', 'mta.smtp_port': '2', 'mailman.site_owner': 'o@example.com'}
+    assert colon.write_block(text, 'mta,mailman', block) == (
         '[mta]\nsmtp_host: h\nsmtp_user: u\nsmtp_port = 2\n\n[mailman]\nsite_owner: o@example.com\n')
     assert colon.secrets_in('[mta]\nsmtp_pass: p:w=x\n', {'smtp_pass'}) == ['p:w=x']
 
@@ -179,8 +179,8 @@ def test_mailman3_golden_file():
 
 
 def test_mailman3_keeps_the_site_owner_without_error_recipients():
-    texts, _plan, warnings = render('mailman3', settings(username=None, password=None, security='none', port=25,
-                                                        validate_certs=False, error_recipients=None), old={'main': MAILMAN_OLD})
+    given = settings(username=None, password=None, security='none', port=25, validate_certs=False, error_recipients=None)
+    texts, _plan, warnings = render('mailman3', given, old={'main': MAILMAN_OLD})
     assert texts['main'].startswith('[mailman]\nsite_owner: changeme@example.com\n')
     assert 'smtp_user' not in texts['main'] and 'smtp_secure_mode: smtp\n' in texts['main']
     assert 'smtp_verify_cert: no\n' in texts['main'] and not any('will not verify' in warning for warning in warnings)  # no TLS
