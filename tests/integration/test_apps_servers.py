@@ -382,7 +382,8 @@ def mailman(tmp_path_factory, postfix):
 
 @pytest.mark.parametrize('listener', LISTENERS)
 def test_mailman_out_runner_delivers_a_list_notice_with_the_file_we_wrote(ansible, mailbox, mailman, listener):
-    settings = listener_settings(mailbox, listener, error_recipients=[{'email': 'mm-site-owner@example.test'}])
+    site_owner = 'mm-site-owner-%s@example.test' % listener
+    settings = listener_settings(mailbox, listener, error_recipients=[{'email': site_owner}])
     del settings['ca_file']  # Mailman trusts the system store only; this runner gets SSL_CERT_FILE
     run, result = configure(ansible, settings, 'mailman3', {'main': mailman.config})
     assert run.rc == 0 and result['changed'], run
@@ -396,7 +397,7 @@ def test_mailman_out_runner_delivers_a_list_notice_with_the_file_we_wrote(ansibl
     assert effective['smtp_secure_mode'] == {'submission': 'starttls', 'smtps': 'smtps'}[listener]
     assert effective['smtp_pass'] == settings['password']
     owner = mailman.mailman('conf', '-s', 'mailman', '-k', 'site_owner')
-    assert owner.stdout.strip() == 'mm-site-owner@example.test', owner
+    assert owner.stdout.strip() == site_owner, owner
 
     list_owner = 'mm-owner-%s@example.test' % listener
     created = mailman.mailman('create', '-o', list_owner, '--notify', 'scout-%s@example.test' % listener)
@@ -408,4 +409,21 @@ def test_mailman_out_runner_delivers_a_list_notice_with_the_file_we_wrote(ansibl
     got = mailbox.wait_for(1, timeout=30, recipient=list_owner)
     assert 'scout-%s@example.test' % listener in got[0]['Subject'], got[0]
     assert received_with_auth(got[0], settings['username']), mailman.logs()
+
+    # The error recipient: mail for the -owner of a list that has no owner goes to the site owner.
+    orphan = 'orphan-%s@example.test' % listener
+    created = mailman.mailman('create', orphan)
+    assert created.returncode == 0, created.stdout + created.stderr
+    subject = 'for the owner of %s %s' % (orphan, uuid.uuid4().hex)
+    message = os.path.join(mailman.dir, 'owner-%s.eml' % listener)
+    with open(message, 'w') as handle:
+        handle.write('From: someone@example.test\nTo: %s\nSubject: %s\nMessage-ID: <%s@example.test>\n\nhello owner\n'
+                     % (orphan.replace('@', '-owner@'), subject, uuid.uuid4().hex))
+    injected = mailman.mailman('inject', '-q', 'in', '-m', 'to_owner=True', '-f', message, orphan)
+    assert injected.returncode == 0, injected.stdout + injected.stderr
+    for name in ('in', 'pipeline', 'out'):
+        ran = mailman.runner(name)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+    (forwarded,) = mailbox.wait_for(1, timeout=30, recipient=site_owner)
+    assert forwarded['Subject'] == subject and received_with_auth(forwarded, settings['username']), mailman.logs()
     assert settings['password'] not in mailman.logs()
