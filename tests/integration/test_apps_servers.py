@@ -34,6 +34,17 @@ def configure(ansible, settings, app, paths, *flags):
     return run, results.get('config', {}).get('localhost', {})
 
 
+def write_files(ansible, settings, app, paths):
+    """smtp_config writes the app's files; a second run with the same settings changes nothing."""
+    run, result = configure(ansible, settings, app, paths)
+    assert run.rc == 0 and result['changed'], run
+    again_run, again = configure(ansible, settings, app, paths)
+    assert again_run.rc == 0 and not again['changed'], again_run
+    for output in (run.all_output, again_run.all_output):
+        assert settings['password'] not in output
+    return result
+
+
 def listener_settings(mailbox, listener, **overrides):
     """STARTTLS with the plain test user; implicit TLS with the user whose password breaks naive quoting."""
     if listener == 'smtps':
@@ -101,9 +112,7 @@ def test_redmine_sends_its_test_email_with_the_file_we_wrote(ansible, mailbox, r
     with open(redmine.config, 'w') as handle:  # the admin's own settings survive
         handle.write('default:\n  attachments_storage_path: %s\nproduction:\n  scm_git_command: git\n'
                      % os.path.join(redmine.instance, 'files'))
-    run, result = configure(ansible, settings, 'redmine', {'main': redmine.config})
-    assert run.rc == 0 and result['changed'], run
-    assert settings['password'] not in run.all_output
+    result = write_files(ansible, settings, 'redmine', {'main': redmine.config})
     assert any('Emission email address' in warning for warning in result.get('warnings', [])), result
     assert mode_of(redmine.config) == '0o640'
     text = open(redmine.config).read()
@@ -223,9 +232,7 @@ def synapse(tmp_path_factory, postfix):
 def test_synapse_mails_a_validation_token_with_the_file_we_wrote(ansible, mailbox, synapse, listener):
     settings = listener_settings(mailbox, listener, from_name='Scout 100% Matrix')
     del settings['ca_file']  # Synapse trusts SSL_CERT_FILE only
-    run, result = configure(ansible, settings, 'synapse', {'main': synapse.config})
-    assert run.rc == 0 and result['changed'], run
-    assert settings['password'] not in run.all_output
+    write_files(ansible, settings, 'synapse', {'main': synapse.config})
     assert mode_of(synapse.config) == '0o600'
     checked = synapse.check()
     assert checked.returncode == 0 and 'Config parses OK' in checked.stdout + checked.stderr, checked
@@ -273,9 +280,7 @@ def test_airflow_send_email_uses_the_files_we_wrote(ansible, mailbox, airflow_ho
     settings = listener_settings(mailbox, listener, from_name='Scout 100% Airflow')
     del settings['ca_file']  # Airflow trusts the system store / SSL_CERT_FILE only (the profile says so)
     paths = {'main': str(airflow_home / 'airflow.cfg'), 'connections': str(airflow_home / 'connections.json')}
-    run, result = configure(ansible, settings, 'airflow', paths)
-    assert run.rc == 0 and result['changed'], run
-    assert settings['password'] not in run.all_output
+    write_files(ansible, settings, 'airflow', paths)
     assert mode_of(paths['connections']) == '0o600' and mode_of(paths['main']) == '0o640'
     assert settings['password'] not in (airflow_home / 'airflow.cfg').read_text()
     assert 'smtp_retry_limit = 0' in (airflow_home / 'airflow.cfg').read_text()
@@ -385,9 +390,7 @@ def test_mailman_out_runner_delivers_a_list_notice_with_the_file_we_wrote(ansibl
     site_owner = 'mm-site-owner-%s@example.test' % listener
     settings = listener_settings(mailbox, listener, error_recipients=[{'email': site_owner}])
     del settings['ca_file']  # Mailman trusts the system store only; this runner gets SSL_CERT_FILE
-    run, result = configure(ansible, settings, 'mailman3', {'main': mailman.config})
-    assert run.rc == 0 and result['changed'], run
-    assert settings['password'] not in run.all_output
+    write_files(ansible, settings, 'mailman3', {'main': mailman.config})
     assert mode_of(mailman.config) == '0o640'
     shown = mailman.mailman('conf', '-s', 'mta')
     assert shown.returncode == 0, shown.stdout + shown.stderr
