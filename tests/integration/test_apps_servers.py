@@ -2,9 +2,15 @@
 synapse, airflow, mailman3, redmine; FIELD-GUIDE 3.17, 3.19, 3.20, 3.23).
 
 Each app is set up once per module, in its own folder (never the system instance): a copy of Debian's Redmine
-with its own instance and a copy of its sqlite database, ... A real ansible-playbook run writes the app's files,
-then THE APP ITSELF sends (its own test-mail command or the event that makes it mail), and the message is found
-in the Maildir. Every run's output is grepped for the password, every file's mode is checked.
+tree with its own instance and a copy of its sqlite database (`rake redmine:email:test[admin]`); a Synapse
+homeserver from its own --generate-config on a free loopback port (a 3PID validation mail); an AIRFLOW_HOME with
+its own airflow.cfg (Airflow's send_email); a private Mailman 3 (own mailman.cfg and var dir; a list-creation
+notice and an -owner message through single runners). A real ansible-playbook run writes the app's files (a
+second run changes nothing), then THE APP ITSELF sends and the message is found in the Maildir, its Received
+header showing ESMTPSA and the SASL user. STARTTLS runs with the plain test user, implicit TLS with the user
+whose password breaks naive quoting. Every output is grepped for the password, every file's mode is checked.
+Synapse, Airflow and Mailman trust only the system store / SSL_CERT_FILE (their profiles refuse ca_file and say
+how): the test CA reaches them through SSL_CERT_FILE in their own environment, never the machine's store.
 """
 import json
 import os
@@ -120,6 +126,8 @@ def test_redmine_sends_its_test_email_with_the_file_we_wrote(ansible, mailbox, r
 
     sent = redmine.email_test()
     assert sent.returncode == 0 and redmine.admin_mail in sent.stdout, sent.stdout + sent.stderr
+    with open(os.path.join(redmine.instance, 'log', 'production.log'), errors='replace') as handle:
+        assert settings['password'] not in sent.stdout + sent.stderr + handle.read()
     (got,) = mailbox.wait_for(1, timeout=30, recipient=redmine.admin_mail)
     assert received_with_auth(got, settings['username']), got
     assert got['From'] == REDMINE_FROM
