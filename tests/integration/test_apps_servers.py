@@ -41,9 +41,11 @@ def configure(ansible, settings, app, paths, *flags):
 
 
 def write_files(ansible, settings, app, paths):
-    """smtp_config writes the app's files; a second run with the same settings changes nothing."""
-    run, result = configure(ansible, settings, app, paths)
-    assert run.rc == 0 and result['changed'], run
+    """smtp_config writes the app's files (--diff: the diff masks the password in the file's own quoting);
+    a second run with the same settings changes nothing."""
+    run, result = configure(ansible, settings, app, paths, '--diff')
+    assert run.rc == 0 and result['changed'] and result.get('diff'), run
+    assert '********' in json.dumps(result['diff'])
     again_run, again = configure(ansible, settings, app, paths)
     assert again_run.rc == 0 and not again['changed'], again_run
     for output in (run.all_output, again_run.all_output):
