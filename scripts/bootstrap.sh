@@ -8,6 +8,8 @@ APT_PACKAGES=(postfix msmtp openssh-server openssh-client sasl2-bin libsasl2-mod
 # The applications whose own sends prove their profiles (tests/integration/test_apps_*.py).
 APT_PACKAGES+=(prometheus-alertmanager monit s-nail git-email mailman3 redmine redmine-sqlite
                mediawiki php-sqlite3 php-mail roundcube-core roundcube-sqlite3)
+# The interpreters that read back the code-as-config files (tests/unit/test_profiles_code.py: gitlab.rb, Nextcloud).
+APT_PACKAGES+=(php-cli ruby)
 
 # The PyPI applications' venvs (tests/apps/<app>.txt) build in the background while apt and .venv install.
 mkdir -p "${HOME}/.cache/email_ops_smtp"

@@ -19,9 +19,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import tempfile
 
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._config_file import ConfigError, ConfigFile
 
@@ -69,6 +68,8 @@ class AppFiles(object):
             if step.get('backup_file'):
                 entry['backup_file'] = step['backup_file']
                 entry['previous_mode'] = config.previous_mode()
+            if step['changed'] and config.spec.get('after_change'):
+                entry['after_change'] = config.spec['after_change']  # a rollback runs it again (postmap...)
             if state == 'present' or os.path.exists(config.path):
                 entry['changed'] = config._apply_file_attributes(entry['changed'])
             results[config.spec['id']] = entry
@@ -114,19 +115,10 @@ class AppFiles(object):
             raise ConfigError('%s; the files were restored' % exc if done and self.several else str(exc), exc.details)
 
     def _prevalidate(self, config, text):
-        if not config.params['validate']:
-            return
-        folder, name = os.path.split(os.path.abspath(config.path))
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.check', dir=folder)
         try:
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(to_bytes(text))
-            try:
-                config._validate(tmp)
-            except ConfigError as exc:
-                raise self._named(config.spec, exc)
-        finally:
-            os.unlink(tmp)
+            config._prevalidate(text)
+        except ConfigError as exc:
+            raise self._named(config.spec, exc)
 
     def _run(self, command, spec, what):
         if not command:

@@ -324,6 +324,28 @@ class ConfigFile(object):
         facts['mode'] = mode
         return facts
 
+    def _prevalidate(self, text):
+        """Run the validate command on `text` in a locked temp file (`.<name>.XXXXXXXX.check`) beside the target,
+        before any file of a several-file app is renamed; it is removed after, or by the next run if this one dies."""
+        if not self.params['validate']:
+            return
+        folder, name = os.path.split(self.target)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.check', dir=folder)
+        except (IOError, OSError) as exc:
+            raise ConfigError('cannot create a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
+        try:
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _write_all(fd, (BOM if self.bom else b'') + to_bytes(text))
+            except (IOError, OSError) as exc:
+                raise ConfigError('cannot write a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
+            self._validate(tmp)
+        finally:
+            os.unlink(tmp)
+            os.close(fd)
+
     def _write(self, text):
         """Temp file with its final owner and mode, validate, back up, then rename it over the target."""
         folder, name = os.path.split(self.target)
@@ -411,7 +433,7 @@ class ConfigFile(object):
         """Remove temp files a killed run of ours left in the folder: our exact name pattern, a regular file
         owned by us (or by the owner we give files), and not locked by a run still going."""
         folder, name = os.path.split(self.target)
-        pattern = re.compile(r'^\.%s\.[a-z0-9_]{8}\.tmp$' % re.escape(name))
+        pattern = re.compile(r'^\.%s\.[a-z0-9_]{8}\.(?:tmp|check)$' % re.escape(name))
         try:
             entries = [entry for entry in os.listdir(folder) if pattern.match(entry)]
         except OSError:

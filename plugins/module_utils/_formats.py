@@ -45,6 +45,8 @@ import os
 import re
 import configparser
 
+from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK
+
 FORMATS = ('json', 'yaml', 'ini', 'env', 'msmtp')
 MAX_NODES = 200000  # values a parsed json/yaml document may hold, counting each alias expansion
 _SUFFIXES = (('.json', 'json'), ('.yml', 'yaml'), ('.yaml', 'yaml'),
@@ -822,10 +824,280 @@ class _Whole(object):
         return ''
 
 
+class _GoIni(_Ini):
+    """INI as Go's gopkg.in/ini.v1 (go-ini) reads it: Grafana's grafana.ini, Gitea's app.ini.
+
+    go-ini cuts a plain value at the first # or ; (an inline comment), strips one pair of surrounding
+    quotes, and joins a value ending in a backslash with the next line. A value wrapped in backticks
+    (or triple double quotes) is taken verbatim up to the LAST backtick on the line, with no escapes.
+    So a value that any of these rules would change is written between backticks, which carries every
+    one-line value unchanged; other values are written plain, as the apps' own examples do.
+    """
+    name = 'goini'
+
+    def _value(self, match, lineno):
+        return _goini_read(match.group('value'), lineno, match.group('name').strip())
+
+    def _render(self, key, name, value, match):
+        return super(_GoIni, self)._render(key, name, _goini_quote(value), match)
+
+    def _check_value(self, name, value):
+        pass  # quoted when needed: any one-line value fits
+
+
+def _goini_quoted_by(line):
+    if line.startswith('"""'):  # go-ini counts the line end: a bare """ opens a multi-line value too
+        return '"""'
+    return '`' if line.startswith('`') else None
+
+
+def _goini_surrounded(value, quote):
+    return len(value) >= 2 and value[0] == quote and value[-1] == quote and value.find(quote, 1) == len(value) - 1
+
+
+def _goini_read(raw, lineno, name):
+    """The value go-ini (default options) reads from the text after `name =`."""
+    line = raw.lstrip()
+    if not line:
+        return ''
+    quote = _goini_quoted_by(line)
+    if quote:
+        end = line.rfind(quote, len(quote))
+        if end < len(quote):
+            raise FormatError('line %d: the quoted value of %s goes on over the next lines; edit it to one line' % (lineno, name))
+        return line[len(quote):end]
+    line = line.strip()
+    if line.endswith('\\'):
+        raise FormatError('line %d: the value of %s ends with a backslash, which continues it on the next line; '
+                          'edit it to one line' % (lineno, name))
+    cut = min([index for index in (line.find('#'), line.find(';')) if index >= 0] or [len(line)])
+    line = line[:cut].strip()
+    if _goini_surrounded(line, '"') or _goini_surrounded(line, "'"):
+        line = line[1:-1]
+    return line
+
+
+def _goini_quote(value):
+    """`value` as written so that go-ini reads it back unchanged."""
+    if value and (value != value.strip() or re.search(r'[#;`]', value) or value.endswith('\\')
+                  or value.startswith('"""') or _goini_surrounded(value, '"') or _goini_surrounded(value, "'")):
+        return '`%s`' % value
+    return value
+
+
 _CLASSES.update({'assign': _Assign, 'equals': _Equals, 'map': _Map, 'aliases': _Aliases, 'colon': _Colon,
-                 'shellvars': _ShellVars, 'whole': _Whole})
+                 'shellvars': _ShellVars, 'whole': _Whole, 'goini': _GoIni})
 # The relays' formats, used by app profiles (FORMATS above lists those `format` picks for generic).
-APP_FORMATS = ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole')
+APP_FORMATS = ('assign', 'equals', 'map', 'aliases', 'colon', 'shellvars', 'whole', 'goini')
+
+
+# Code-as-config (Django settings.py, MediaWiki LocalSettings.php, Roundcube config.inc.php, GitLab gitlab.rb):
+# a marked block, as ansible.builtin.blockinfile writes it, holding one `name = literal` line per entry.
+
+class _CodeBlock(object):
+    """Our block is the lines between `<comment> BEGIN <label>` and `<comment> END <label>` (label: the key, or
+    `email_ops.smtp managed block`), each `name = literal` (`;` ended in PHP). A new block goes at the end
+    of the file, after the app's own assignments, so ours win (in PHP before a closing `?>`); an existing
+    one is replaced where it is, and every line outside it is kept byte for byte.
+
+    A value is the text of a literal of the language (the profile's py_literal, php_literal, rb_literal
+    filters write them): the format checks that it is nothing else (no name, call or interpolation), so
+    a value is always data, never code. A name is a variable, optionally indexed by quoted words
+    (`EMAIL_HOST`, `$config['smtp_host']`, `gitlab_rails['smtp_address']`).
+    """
+    supports_lists = False
+    comment = '#'
+    terminator = ''
+    opening = ''  # what a new file starts with
+    LABEL = 'email_ops.smtp managed block'
+    _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_.-]+'\])*$")
+
+    def _markers(self, key):
+        if (key is not None and not isinstance(key, str)) or (key and not re.match(r'^[A-Za-z0-9_. -]+$', key)):
+            raise FormatError('the %s format takes as key a marker label of letters, digits, spaces, _ . -' % self.name)
+        label = key or self.LABEL
+        return '%s BEGIN %s' % (self.comment, label), '%s END %s' % (self.comment, label)
+
+    def _span(self, lines, key):
+        """(BEGIN index, END index) of our block, or None; a BEGIN without its END is refused."""
+        begin, end = self._markers(key)
+        start = None
+        for index, line in enumerate(lines):
+            body = _strip_eol(line)[0].strip()
+            if start is None and body == begin:
+                start = index
+            elif start is not None and body == end:
+                return start, index
+        if start is not None:
+            raise FormatError('line %d: the %s marker has no matching END marker; fix the file (or remove the marker) '
+                              'so the block can be found' % (start + 1, begin))
+        return None
+
+    def read_block(self, text, key):
+        lines = _split(text)
+        span = self._span(lines, key)
+        if span is None:
+            return None
+        block = {}
+        for index in range(span[0] + 1, span[1]):
+            body = _strip_eol(lines[index])[0].strip()
+            if not body or body.startswith(self.comment):
+                continue
+            name, sep, value = body.partition(' = ')
+            if not sep or not self._NAME.match(name):
+                raise FormatError('line %d in our %s block is not `name = value`; fix or remove the block' % (index + 1, self.name))
+            if self.terminator and value.endswith(self.terminator):
+                value = value[:-len(self.terminator)]
+            block[name] = value
+        return block
+
+    def write_block(self, text, key, block):
+        block = self._check_block(block)
+        lines = _split(text)
+        newline = '\r\n' if lines and lines[0].endswith('\r\n') else '\n'
+        begin, end = self._markers(key)
+        new = [begin + newline] + ['%s = %s%s%s' % (name, value, self.terminator, newline)
+                                   for name, value in block.items()] + [end + newline]
+        span = self._span(lines, key)
+        if span is not None:
+            return ''.join(lines[:span[0]] + new + lines[span[1] + 1:])
+        if not text.strip():
+            return (self.opening + newline if self.opening else '') + ''.join(new)
+        head, tail = self._split_end(text)
+        if head and not head.endswith('\n'):
+            head += newline
+        return head + ''.join(new) + tail
+
+    def _split_end(self, text):
+        """(text before where a new block goes, text after it)."""
+        return text, ''
+
+    def remove_block(self, text, key):
+        lines = _split(text)
+        span = self._span(lines, key)
+        if span is None:
+            return text
+        return ''.join(lines[:span[0]] + lines[span[1] + 1:])
+
+    def _check_block(self, block):
+        block = _present(block)
+        for name, value in block.items():
+            if not self._NAME.match(name):
+                raise FormatError('%s is not a usable %s name: a variable, optionally indexed by quoted words' % (name, self.name))
+            if not isinstance(value, str):
+                raise FormatError('%s: the %s format holds literal texts only; the value is %s' % (name, self.name, _kind(value)))
+            if '\r' in value or '\n' in value:
+                raise FormatError('%s: a value in the %s format cannot contain a line break' % (name, self.name))
+            if value in _MASKED:  # a diff shows a secret masked, not written
+                continue
+            if not self._is_literal(value):
+                raise FormatError('%s: the value is not a %s literal (a string, number, boolean, null, list or map of '
+                                  'them): write it with the profile filter %s' % (name, self.language, self.filter))
+        return block
+
+
+class _PythonBlock(_CodeBlock):
+    name = 'python'
+    language = 'Python'
+    filter = 'py_literal'
+
+    def _check_block(self, block):
+        import keyword
+        for name in _present(block):
+            if keyword.iskeyword(name.split('[')[0]):
+                raise FormatError('%s is a Python keyword, not a usable name' % name)
+        return super(_PythonBlock, self)._check_block(block)
+
+    def _is_literal(self, value):
+        import ast
+        try:
+            ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return False
+        return True
+
+
+class _PhpBlock(_CodeBlock):
+    """PHP: `//` markers, `;` ends each line, a new file starts with `<?php`, and a new block goes before
+    a closing `?>` at the end of the file."""
+    name = 'php'
+    language = 'PHP'
+    filter = 'php_literal'
+    comment = '//'
+    terminator = ';'
+    opening = '<?php'
+    _NAME = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*(\['[A-Za-z0-9_.-]+'\])*$")
+    _CLOSING = re.compile(r'\?>\s*$')
+
+    def _split_end(self, text):
+        if '<?php' not in text:
+            raise FormatError('the file has no <?php opening tag, so PHP would print our block as text: '
+                              'is it the app\'s PHP config file?')
+        match = self._CLOSING.search(text)
+        if match is None:
+            return text, ''
+        return text[:match.start()], text[match.start():]
+
+    def _is_literal(self, value):
+        return _literal_end(value, 0, _PHP_WORDS, '[', ']') == len(value)
+
+
+class _RubyBlock(_CodeBlock):
+    name = 'ruby'
+    language = 'Ruby'
+    filter = 'rb_literal'
+
+    def _is_literal(self, value):
+        return _literal_end(value, 0, _RUBY_WORDS, '[', ']', '{', '}') == len(value)
+
+
+_MASKED = (MASK, MASK + ' (changed)')
+_PHP_WORDS = re.compile(r'(?i)(true|false|null)\b')
+_RUBY_WORDS = re.compile(r'(true|false|nil)\b')
+_NUMBER = re.compile(r'-?[0-9]+(\.[0-9]+)?\b')
+_SINGLE_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")  # PHP and Ruby single quotes: no interpolation, \\ and \' only
+
+
+def _literal_end(text, pos, words, *brackets):
+    """Where the literal starting at `pos` ends, or -1: a single-quoted string, a number, one of `words`,
+    or a bracketed list of literals and `literal => literal` pairs (the brackets given in pairs)."""
+    pos = _skip_spaces(text, pos)
+    if pos < 0:
+        return -1
+    for pattern in (_SINGLE_QUOTED, _NUMBER, words):
+        match = pattern.match(text, pos)
+        if match:
+            return match.end()
+    pairs = dict(zip(brackets[::2], brackets[1::2]))
+    if text[pos:pos + 1] not in pairs:
+        return -1
+    close, pos = pairs[text[pos]], _skip_spaces(text, pos + 1)
+    while text[pos:pos + 1] != close:
+        pos = _literal_end(text, pos, words, *brackets)
+        if pos < 0:
+            return -1
+        pos = _skip_spaces(text, pos)
+        if text.startswith('=>', pos):
+            pos = _skip_spaces(text, _literal_end(text, pos + 2, words, *brackets))
+            if pos < 0:
+                return -1
+        if text[pos:pos + 1] == ',':
+            pos = _skip_spaces(text, pos + 1)
+        elif text[pos:pos + 1] != close:
+            return -1
+    return pos + 1
+
+
+def _skip_spaces(text, pos):
+    if pos < 0:
+        return pos
+    while text[pos:pos + 1] in (' ', '\t') and pos < len(text):
+        pos += 1
+    return pos
+
+
+_CLASSES.update({'python': _PythonBlock, 'php': _PhpBlock, 'ruby': _RubyBlock})
+APP_FORMATS += ('python', 'php', 'ruby')
 
 
 # Several sections of one INI file as one block (server apps: Airflow's [smtp] + [email] + [secrets],

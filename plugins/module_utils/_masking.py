@@ -31,15 +31,13 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported, kept for import sanity
     from urllib import quote, quote_plus  # pylint: disable=ansible-bad-import-from
 
-try:
-    import yaml
-except ImportError:
-    yaml = None
-
 MASK = '********'
 MIN_FORM_LENGTH = 4
 # PyYAML is slow on long scalars, and folds them over lines anyway: longer values get no YAML form.
 YAML_FORM_MAX_LENGTH = 4096
+# A scalar of these characters only appears verbatim in every YAML style (no escape, no folding at width inf), so
+# its raw form covers it and PyYAML is not even imported: most passwords, and every module run's start-up.
+_YAML_VERBATIM = re.compile(r"[ !#-&(-\[\]-~]*\Z")
 
 # Characters each quoting style escapes with a backslash.
 _BACKSLASH_STYLES = (
@@ -132,7 +130,11 @@ def _text_forms(value):
 def _yaml_forms(value):
     """The scalar as PyYAML writes it in each style, on one line (width unbounded)."""
     forms = []
-    if yaml is None or len(value) > YAML_FORM_MAX_LENGTH:
+    if len(value) > YAML_FORM_MAX_LENGTH or _YAML_VERBATIM.match(value):
+        return forms
+    try:
+        import yaml  # pylint: disable=import-outside-toplevel
+    except ImportError:
         return forms
     for style in (None, "'", '"'):
         for allow_unicode in (True, False):

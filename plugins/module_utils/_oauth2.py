@@ -27,6 +27,10 @@ A failure says which of these it was (OAuth2Failure.reason):
 
 No message ever contains the client secret, the refresh token or a token: every text that comes from
 the server (error_description, a 334 challenge) is scrubbed of them and cut to one short line.
+
+This file is also the token helper that smtp_config installs for apps that run a command to get their
+password (msmtp's passwordeval): `python3 _oauth2.py CREDENTIALS.json` prints a fresh access token, where
+the JSON file (0600) holds the `oauth2` mapping and optionally `timeout`. One copy of the token logic.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,6 +40,7 @@ import base64
 import json
 import socket
 import ssl
+import sys
 import time
 
 try:
@@ -372,3 +377,39 @@ def _reason(error):
     if isinstance(error, ssl.SSLError) and getattr(error, 'verify_message', None):
         reason = error.verify_message
     return str(reason or error or error.__class__.__name__)
+
+
+# -- the token helper (run as a script) ------------------------------------------------------------------------
+
+def main(argv, stdout=None, stderr=None):
+    """`_oauth2.py CREDENTIALS.json`: print a fresh access token (for msmtp's passwordeval); 0 on success.
+    A failure is one line on stderr naming the reason and what to do, never a secret."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if len(argv) != 1:
+        stderr.write('usage: oauth2-token CREDENTIALS.json (the oauth2 settings: token_url, client_id, client_secret, ...)\n')
+        return 2
+    try:
+        with open(argv[0]) as handle:
+            document = json.load(handle)
+    except (IOError, OSError) as error:
+        stderr.write('oauth2-token: cannot read %s: %s\n' % (argv[0], error.strerror))
+        return 1
+    except ValueError:
+        stderr.write('oauth2-token: %s is not a JSON object of oauth2 settings\n' % argv[0])
+        return 1
+    if not isinstance(document, dict) or not document.get('token_url') or not document.get('client_id'):
+        stderr.write('oauth2-token: %s needs token_url, client_id and client_secret\n' % argv[0])
+        return 1
+    timeout = document.get('timeout') if isinstance(document.get('timeout'), int) else 30
+    try:
+        token = fetch_token(document, timeout)
+    except OAuth2Failure as failure:
+        stderr.write('oauth2-token: %s (%s); %s\n' % (failure.msg, failure.reason, failure.hint))
+        return 1
+    stdout.write(token['access_token'] + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main(sys.argv[1:]))

@@ -234,6 +234,14 @@ files:
   returned: always
   type: dict
   sample: {main: {path: /etc/postfix/main.cf, changed: true, created: false, format: assign, secret_changed: false}}
+  contains:
+    after_change:
+      description:
+        - The profile's command this run ran after the file changed (for example C(postmap)). A rollback that copies
+          RV(backup_file) back runs it again, as the configure role does.
+      returned: when the file changed and its profile has one
+      type: str
+      sample: postmap -c /etc/postfix hash:/etc/postfix/sasl_passwd
 service:
   description:
     - How the app takes the change, from its profile; the configure role's default for O(app).

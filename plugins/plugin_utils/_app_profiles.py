@@ -18,9 +18,11 @@ import json
 import os
 import posixpath
 
+from email.utils import formataddr
+
 import yaml
 from jinja2 import StrictUndefined
-from jinja2.exceptions import TemplateError
+from jinja2.exceptions import TemplateError, TemplateRuntimeError
 from jinja2.sandbox import SandboxedEnvironment
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -102,7 +104,54 @@ def _environment():
     env.filters['sh_quote'] = lambda value: "'%s'" % str(value).replace("'", "'\\''")
     env.filters['url_quote'] = _url_quote
     env.filters['emails'] = lambda recipients: [item['email'] for item in recipients or []]
+    env.filters['address'] = _address
+    env.filters['py_literal'] = _py_literal
+    env.filters['php_literal'] = lambda value: _literal(value, 'PHP', ('true', 'false', 'null'), '[%s]', '%s => %s', '[%s]')
+    env.filters['rb_literal'] = lambda value: _literal(value, 'Ruby', ('true', 'false', 'nil'), '[%s]', '%s => %s', '{%s}')
     return env
+
+
+def _address(email, name=None):
+    """`Name <email>` (RFC 5322 quoting where the name needs it), or the bare address without a name."""
+    return formataddr((name or '', email))
+
+
+# Literal quoting for code-as-config (the python, php and ruby formats): any value becomes data, never code.
+
+def _py_literal(value):
+    """A Python literal: repr() of str, bool, int, None, and lists, tuples and dicts of them."""
+    if isinstance(value, (list, tuple)):
+        items = [_py_literal(item) for item in value]
+        if isinstance(value, tuple):
+            return '(%s)' % (', '.join(items) + (',' if len(items) == 1 else ''))
+        return '[%s]' % ', '.join(items)
+    if isinstance(value, dict):
+        return '{%s}' % ', '.join('%s: %s' % (_py_literal(key), _py_literal(item)) for key, item in value.items())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    raise TemplateRuntimeError('py_literal takes text, numbers, booleans, none, lists and mappings, not %s' % type(value).__name__)
+
+
+def _literal(value, language, words, list_form, pair_form, map_form):
+    """A PHP or Ruby literal. Strings are single-quoted, where neither language interpolates (`$x`, `#{x}`): only a
+    backslash and a quote are escaped. A line break is refused: the block holds one entry per line."""
+    if isinstance(value, bool):
+        return words[0] if value else words[1]
+    if value is None:
+        return words[2]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        if '\n' in value or '\r' in value:
+            raise TemplateRuntimeError('a %s string in a config block cannot hold a line break' % language)
+        return "'%s'" % value.replace('\\', '\\\\').replace("'", "\\'")
+    forms = (language, words, list_form, pair_form, map_form)
+    if isinstance(value, (list, tuple)):
+        return list_form % ', '.join(_literal(item, *forms) for item in value)
+    if isinstance(value, dict):
+        return map_form % ', '.join(pair_form % (_literal(key, *forms), _literal(item, *forms)) for key, item in value.items())
+    raise TemplateRuntimeError('%s literals take text, numbers, booleans, none, lists and mappings, not %s'
+                               % (language, type(value).__name__))
 
 
 def _url_quote(value):
@@ -153,6 +202,13 @@ def _entry(spec, settings, context, where):
         return spec['value']
     if 'flag' in spec:
         return '' if _truth(_render(spec['flag'], context, where)) else None
+    if 'native' in spec:  # JSON text (a boolean, a number, an object) for the json and yaml formats; '' is unset
+        text = _render(spec['native'], context, where).strip()
+        try:
+            return json.loads(text) if text else None
+        except ValueError as exc:  # the text may hold a secret: say where, not what
+            raise ProfileProblem('%s: native must render JSON (use the tojson filter): %s at column %d'
+                                 % (where, exc.msg, exc.colno))
     value = settings.get(spec['from'])
     if spec.get('unless_missing') and settings.get(spec['unless_missing']) in (None, ''):
         return spec.get('otherwise')
@@ -164,11 +220,16 @@ def _entry(spec, settings, context, where):
     return value
 
 
+# Words that make a template's entry a secret: the password, and the OAuth2 client's secrets (oauth2.client_secret,
+# oauth2.refresh_token) where an app takes OAuth2 client credentials itself.
+_SECRET_WORDS = tuple(SECRET_KEYS) + ('client_secret', 'refresh_token')
+
+
 def _uses_secret(spec):
     if isinstance(spec, dict):
-        return spec.get('from') in SECRET_KEYS
+        return spec.get('from') in SECRET_KEYS or any(word in spec.get('native', '') for word in _SECRET_WORDS)
     if _is_template(spec):
-        return any(key in spec for key in SECRET_KEYS)
+        return any(word in spec for word in _SECRET_WORDS)
     return spec in SECRET_KEYS
 
 
@@ -196,6 +257,19 @@ def _destinations(specs, entries, settings, context, where):
     return found
 
 
+def oauth2_helper_source():
+    """The OAuth2 token helper an app's passwordeval runs (msmtp): module_utils/_oauth2.py itself, which is runnable
+    (`oauth2-token CREDENTIALS.json` prints a fresh access token), so the token logic lives in one place."""
+    if 'source' not in _HELPER:
+        with open(_OAUTH2_PATH) as handle:
+            _HELPER['source'] = '#!/usr/bin/python3\n' + handle.read().rstrip('\n')  # the whole format ends it with one
+    return _HELPER['source']
+
+
+_OAUTH2_PATH = os.path.join(os.path.dirname(__file__), '..', 'module_utils', '_oauth2.py')
+_HELPER = {}
+
+
 def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
     """The module's `plan`: every file with its path, format, key, entries (rendered) and commands.
 
@@ -203,12 +277,17 @@ def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
     (format, key, mode, owner, group, validate) are the task's own options. Raises ProfileProblem.
     """
     overrides = overrides or {}
-    files = profile['files']
     paths = dict(paths or {})
-    unknown = sorted(set(paths) - set(item['id'] for item in files))
+    unknown = sorted(set(paths) - set(item['id'] for item in profile['files']))
     if unknown:
         raise ProfileProblem('app %s has no file %s: its files are %s'
-                             % (app, ', '.join(unknown), ', '.join(item['id'] for item in files)))
+                             % (app, ', '.join(unknown), ', '.join(item['id'] for item in profile['files'])))
+    settings = normalized_settings(settings)
+    # A file with `when` (msmtp's OAuth2 token helper) is the app's only with the settings that need it.
+    files = [item for item in profile['files'] if 'when' not in item
+             or _truth(_render(item['when'], dict(settings), 'app %s, file %s, when' % (app, item['id'])))]
+    for name in [name for name in paths if name not in set(item['id'] for item in files)]:
+        del paths[name]
     if path:
         if len(files) > 1:
             raise ProfileProblem('app %s has several files (%s): give paths: {<id>: <path>} instead of path'
@@ -219,8 +298,7 @@ def render_plan(app, profile, settings, paths=None, path=None, overrides=None):
         if not paths[item['id']]:
             raise ProfileProblem('app %s: file %s has no default path: set path (or paths.%s)' % (app, item['id'], item['id']))
 
-    settings = normalized_settings(settings)
-    context = dict(settings, paths=paths)
+    context = dict(settings, paths=paths, oauth2_helper=oauth2_helper_source())
     for rule in profile.get('refuse') or []:
         if _truth(_render(rule['if'], context, 'app %s refuse rule' % app)):
             raise ProfileProblem('app %s cannot express these settings: %s' % (app, rule['msg']))

@@ -310,6 +310,9 @@ def test_next_run_removes_our_stale_temp_files_and_nothing_else(ansible, app_dir
     stale = os.path.join(app_dir, '.app.ini.k1ll3d_x.tmp')
     with open(stale, 'w') as handle:
         handle.write(OLD_INI.replace('old.example.com', 'half-written'))
+    stale_check = os.path.join(app_dir, '.app.ini.k1ll3d_y.check')  # a several-file app's pre-validation copy
+    with open(stale_check, 'w') as handle:
+        handle.write(OLD_INI.replace('old.example.com', 'being-validated'))
     keep = {
         '.app.ini.abcdefgh.tmp': 'link',         # nobody's link at our pattern: not followed, not ours
         '.app.ini.nobodys1.tmp': 'nobody-file',  # nobody's own file
@@ -329,7 +332,7 @@ def test_next_run_removes_our_stale_temp_files_and_nothing_else(ansible, app_dir
                 handle.write('not ours\n')
     run, result = apply(ansible, path=path)
     assert run.rc == 0 and result['changed'], run
-    assert not os.path.exists(stale)
+    assert not os.path.exists(stale) and not os.path.exists(stale_check)
     assert sorted(os.listdir(app_dir)) == sorted(list(keep) + ['app.ini'])
     assert os.path.islink(os.path.join(app_dir, '.app.ini.abcdefgh.tmp')) and 'ROOT-ONLY-9f2b' in root_only.read_text()
     assert_clean(run, 'Old-Secret-Of-The-App-31')

@@ -253,6 +253,18 @@ def test_role_rolls_out_postfix_files_and_rolls_all_of_them_back(ansible, relay_
     run, results = role(ansible, root, settings)
     assert run.rc == 0 and run.stats['relay']['changed'] == 0, run
 
+    # Another account, which the app does not take: sasl_passwd goes back, and postmap runs again, so the
+    # .db Postfix reads holds the previous account too (not the one just refused).
+    relay = '[%s]:%s' % (settings['host'], settings['port'])
+    other = dict(settings, username=mailbox.special_username, password=mailbox.special_password)
+    run, results = role(ansible, root, other, smtp_service_action='command', smtp_service_command='/bin/false')
+    assert run.rc != 0 and other['password'] not in run.all_output, run
+    (rerun,) = [task['relay'] for name, task in results.items() if name.endswith('after-change command again, so the '
+                                                                                 'files derived from it match')]
+    assert rerun['_status'] == 'ok' and [item['item']['path'] for item in rerun['results']] == ['/etc/postfix/sasl_passwd']
+    looked_up = root.run(['postmap', '-q', relay, 'hash:/etc/postfix/sasl_passwd']).stdout.strip()
+    assert looked_up.split(':', 1)[0] == settings['username'], 'sasl_passwd.db still holds the refused account'
+
 
 def test_role_takes_a_users_own_profile_and_its_service_step(ansible, tmp_path, mailbox):
     """smtp_profile: a profile beside the playbook (profiles/<file>) decides the files, their mode and how the

@@ -128,3 +128,18 @@ def test_changed_settings_touch_only_the_files_they_concern(tmp_path):
     result = AppFiles(module).run()
     assert [name for name, item in sorted(result['files'].items()) if item['changed']] == ['virtual']
     assert module.commands == ['postmap -c %s hash:%s' % (tmp_path, tmp_path / 'virtual'), 'postfix -c %s check' % tmp_path]
+
+
+def test_a_file_refused_by_its_validate_command_stops_every_rename(tmp_path):
+    """Each new file is validated in a `.check` copy beside it before the first rename; a refusal leaves every
+    file as it was, names the file, and no copy (it holds the password) is left behind."""
+    (tmp_path / 'main').write_text(FOREIGN[('postfix', 'main')])
+    before = dict((name, text) for name, (text, _mtime, _mode) in state(tmp_path).items())
+    plan = plan_for('postfix', tmp_path)
+    plan['files'][1]['validate'] = 'refuse-sasl %s'  # sasl_passwd, validated after main.cf
+    module = RecordingModule(plan, SETTINGS, fail_on='refuse-sasl')
+    with pytest.raises(ConfigError, match='postfix file sasl_passwd .*validate command failed with rc 1'):
+        AppFiles(module).run()
+    assert dict((name, text) for name, (text, _mtime, _mode) in state(tmp_path).items()) == before
+    (checked,) = [command for command in module.commands if command.startswith('refuse-sasl')]
+    assert checked.startswith('refuse-sasl %s/.sasl_passwd.' % tmp_path) and checked.endswith('.check'), checked
