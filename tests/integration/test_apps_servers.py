@@ -88,7 +88,8 @@ class Redmine:
             os.makedirs(os.path.join(self.instance, sub))
         self.database = os.path.join(base, 'redmine.sqlite3')
         shutil.copyfile(REDMINE_DB, self.database)
-        shutil.copyfile('/etc/redmine/default/secret_key.txt', os.path.join(self.instance, 'config', 'secret_key.txt'))
+        with open(os.path.join(self.instance, 'config', 'secret_key.txt'), 'w') as handle:
+            handle.write(uuid.uuid4().hex + uuid.uuid4().hex)
         with open(os.path.join(self.instance, 'config', 'database.yml'), 'w') as handle:
             handle.write('production:\n  adapter: sqlite3\n  database: %s\n  encoding: utf8\n' % self.database)
         self.config = os.path.join(self.instance, 'config', 'configuration.yml')
