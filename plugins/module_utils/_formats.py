@@ -1411,3 +1411,89 @@ class _YamlPaths(_Yaml):
 
 _CLASSES.update({'gitconfig': _GitConfig, 'mailrc': _Mailrc, 'yamlpaths': _YamlPaths})
 APP_FORMATS += ('gitconfig', 'mailrc')  # yamlpaths keeps native values (lists, booleans), as yaml does
+
+
+# Several sections of one INI file as one block (server apps: Airflow's [smtp] + [email] + [secrets],
+# Mailman's [mta] + [mailman]).
+
+class _IniColon(_Ini):
+    """INI whose entries read `name: value` or `name = value` (Python's configparser takes both); new entries
+    are written `name: value`, as Mailman's lazr.config files are."""
+    name = 'ini_colon'
+    _ENTRY = re.compile(r'^(?P<indent>[ \t]*)(?P<name>[^ \t:=#;\[][^:=]*?)'
+                        r'(?P<left>[ \t]*)(?P<sep>[:=])(?P<right>[ \t]*)(?P<value>.*)$')
+
+    def _render(self, key, name, value, match):
+        if match is None:
+            return '%s: %s' % (name, value) if value else '%s:' % name
+        left, right = match.group('left'), match.group('right')
+        if not value:
+            right = ''
+        elif not right:
+            right = ' '
+        return match.group('indent') + name + left + match.group('sep') + right + value
+
+    def _check_name(self, name):
+        if not name or name != name.strip() or name[0] in '[#;' or re.search(r'[:=\r\n]', name):
+            raise FormatError("%s is not a usable ini key: no ':', '=', line breaks or surrounding spaces, "
+                              "and not starting with [, # or ;" % name)
+
+
+class _IniSections(object):
+    """`key` lists the sections (comma-separated, in the order new ones are added); each entry is named
+    `section.option` (the option is after the last dot: section names such as paths.debian keep theirs).
+    Each section is edited as the ini format edits one; everything else in the file stays."""
+    supports_lists = False
+    name = 'ini_sections'
+    _one = _Ini
+
+    def __init__(self):
+        self.one = self._one()
+
+    def _sections(self, key):
+        sections = [part.strip() for part in key.split(',')] if isinstance(key, str) else []
+        if not sections or '' in sections:
+            raise FormatError('the %s format needs key: the sections, comma-separated (smtp,email)' % self.name)
+        for section in sections:
+            self.one._check_key(section)
+        return sections
+
+    def read_block(self, text, key):
+        block, found = {}, False
+        for section in self._sections(key):
+            part = self.one.read_block(text, section)
+            if part is not None:
+                found = True
+                block.update(('%s.%s' % (section, name), value) for name, value in part.items())
+        return block if found else None
+
+    def write_block(self, text, key, block):
+        sections = self._sections(key)
+        grouped = dict((section, {}) for section in sections)
+        for name, value in _present(block).items():
+            section, _dot, option = name.rpartition('.')
+            if section not in grouped or not option:
+                raise FormatError('%s: an entry of the %s format is named section.option, the section one of %s'
+                                  % (name, self.name, ', '.join(sections)))
+            grouped[section][option] = value
+        for section in sections:
+            if grouped[section] or self.one.read_block(text, section) is not None:
+                text = self.one.write_block(text, section, grouped[section])
+        return text
+
+    def remove_block(self, text, key):
+        for section in self._sections(key):
+            text = self.one.remove_block(text, section)
+        return text
+
+    def secrets_in(self, text, names):
+        return self.one.secrets_in(text, names)
+
+
+class _IniColonSections(_IniSections):
+    name = 'ini_colon_sections'
+    _one = _IniColon
+
+
+_CLASSES.update({'ini_sections': _IniSections, 'ini_colon_sections': _IniColonSections})
+APP_FORMATS += ('ini_sections', 'ini_colon_sections')
