@@ -180,6 +180,9 @@ def _render(template, context, where):
         return _ENV.from_string(template).render(context)
     except TemplateError as exc:
         raise ProfileProblem('%s: %s' % (where, exc))
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError) as exc:
+        # a filter or test applied to a value it cannot take (None | length): name the profile's entry
+        raise ProfileProblem('%s: the template failed: %s: %s' % (where, type(exc).__name__, exc))
 
 
 def _truth(text):

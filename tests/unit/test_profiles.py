@@ -228,6 +228,14 @@ def test_templates_run_in_a_sandbox(tmp_path):
         render_plan('evil', load_profile(str(path)), settings())
 
 
+def test_a_template_that_fails_on_a_value_names_the_entry(tmp_path):
+    path = tmp_path / 'mine.yml'
+    path.write_text('description: x\nfiles:\n  - id: main\n    path: /tmp/x\n    formats: [assign]\n    entries:\n'
+                    '      a: "{{ helo_name | length }}"\n')  # helo_name is None when not set
+    with pytest.raises(ProfileProblem, match='app mine, file main, entry a: the template failed: TypeError'):
+        render_plan('mine', load_profile(str(path)), settings())
+
+
 @pytest.mark.parametrize('app', sorted(PROFILE_FILES))
 def test_plan_travels_as_json(app):
     """The plan goes to the host as JSON: it must survive the trip unchanged."""
