@@ -325,43 +325,21 @@ class ConfigFile(object):
         return facts
 
     def _prevalidate(self, text):
-        """Run the validate command on `text` in a locked temp file (`.<name>.XXXXXXXX.check`) beside the target,
-        before any file of a several-file app is renamed; it is removed after, or by the next run if this one dies."""
+        """Run the validate command on `text` in a temp file (`.<name>.XXXXXXXX.check`) beside the target, before
+        any file of a several-file app is renamed; removed after, or by the next run if this one dies."""
         if not self.params['validate']:
             return
-        folder, name = os.path.split(self.target)
+        fd, tmp = self._temp_file('.check', text, None)
         try:
-            fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.check', dir=folder)
-        except (IOError, OSError) as exc:
-            raise ConfigError('cannot create a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
-        try:
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                _write_all(fd, (BOM if self.bom else b'') + to_bytes(text))
-            except (IOError, OSError) as exc:
-                raise ConfigError('cannot write a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
             self._validate(tmp)
         finally:
-            os.unlink(tmp)
             os.close(fd)
+            os.unlink(tmp)
 
     def _write(self, text):
         """Temp file with its final owner and mode, validate, back up, then rename it over the target."""
-        folder, name = os.path.split(self.target)
-        data = (BOM if self.bom else b'') + to_bytes(text)
+        fd, tmp = self._temp_file('.tmp', text, self.mode)
         try:
-            fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=folder)
-        except (IOError, OSError) as exc:
-            raise ConfigError('cannot create a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
-        try:
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive: the next run's cleanup leaves it alone
-                self._set_owner_and_mode(fd, self.mode)
-                _write_all(fd, data)
-            except (IOError, OSError) as exc:
-                raise ConfigError('cannot write a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
             self._validate(tmp)
             backup_file = self._backup() if self.params['backup'] and self.stat is not None else None
             self._rename(tmp)
@@ -370,6 +348,26 @@ class ConfigFile(object):
             os.close(fd)
             if os.path.lexists(tmp):
                 os.unlink(tmp)
+
+    def _temp_file(self, suffix, text, mode):
+        """(fd, path) of a new temp file beside the target holding `text`: created exclusively, locked while this
+        run lives (the next run's cleanup leaves it alone), given its final owner and `mode` before any byte."""
+        folder, name = os.path.split(self.target)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix=suffix, dir=folder)
+        except (IOError, OSError) as exc:
+            raise ConfigError('cannot create a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if mode is not None:
+                self._set_owner_and_mode(fd, mode)
+            _write_all(fd, (BOM if self.bom else b'') + to_bytes(text))
+        except (IOError, OSError) as exc:
+            os.close(fd)
+            os.unlink(tmp)
+            raise ConfigError('cannot write a temporary file in %s (%s); %s was left as it was' % (folder, exc.strerror, self.path))
+        return fd, tmp
 
     def _set_owner_and_mode(self, fd, mode):
         info = os.fstat(fd)
