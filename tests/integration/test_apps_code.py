@@ -161,7 +161,7 @@ def test_mediawiki_mails_with_the_block_we_wrote(ansible, mailbox, mediawiki, mo
     assert 'MAIL-OK' in mediawiki_send(root, subject, to)
     assert 'MAIL-OK' in mediawiki_send(root, subject)  # to $wgEmergencyContact: the first error recipient
     for recipient in (to, settings['error_recipients'][0]['email']):
-        got = [m for m in mailbox.wait_for(1, recipient=recipient) if str(m['Subject']) == subject]
+        got = mailbox.wait_for(1, recipient=recipient, subject=subject)
         assert len(got) == 1, mailbox.diagnostics()
         assert_tls_and_auth(got[0], settings['username'])
         assert got[0].sender == settings['from_email']  # $wgPasswordSender

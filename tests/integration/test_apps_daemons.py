@@ -50,7 +50,7 @@ def assert_delivered(mailbox, subject, username, recipients=('ops-errors@example
                      timeout=30):
     """Each recipient got one message whose Subject holds `subject`, over TLS, authenticated as `username`."""
     for recipient in recipients:
-        got = [m for m in mailbox.wait_for(1, recipient=recipient, timeout=timeout) if subject in str(m['Subject'])]
+        got = mailbox.wait_for(1, recipient=recipient, timeout=timeout, subject=subject)
         assert len(got) >= 1, mailbox.diagnostics()
         received = ' '.join(str(value) for value in got[0].get_all('Received'))
         assert 'Authenticated sender: %s' % username in received and 'using TLS' in received, received

@@ -64,7 +64,7 @@ def test_msmtp_fetches_a_fresh_token_through_the_helper_we_installed(oauth_bed, 
     sent = subprocess.run([MSMTP, '-C', paths['main'], '-d', RECIPIENT], input=message, capture_output=True,
                           text=True, check=False, timeout=60)
     assert sent.returncode == 0, sent.stderr[-3000:]
-    got = [m for m in bed.postfix.wait_for(1, recipient=RECIPIENT, timeout=20) if m['Subject'] == subject]
+    got = bed.postfix.wait_for(1, recipient=RECIPIENT, timeout=20, subject=subject)
     assert len(got) == 1, bed.diagnostics()
     assert set(bed.auth.tokens) - before, 'the helper fetched no new token for this send'
 

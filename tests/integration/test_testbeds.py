@@ -27,7 +27,7 @@ def tls_context(pki):
 
 
 def delivered(postfix, subject, recipient):
-    messages = [m for m in postfix.wait_for(1, recipient=recipient) if m['Subject'] == subject]
+    messages = postfix.wait_for(1, recipient=recipient, subject=subject)
     assert len(messages) == 1, (postfix.messages(), postfix.diagnostics())
     return messages[0]
 

@@ -368,11 +368,12 @@ class Postfix:
             messages = [m for m in messages if (m.recipient or '').lower() == recipient.lower()]
         return messages
 
-    def wait_for(self, count=1, timeout=10, recipient=None):
-        """Wait until at least `count` messages were delivered (to `recipient`); return them all."""
+    def wait_for(self, count=1, timeout=10, recipient=None, subject=None):
+        """Wait until at least `count` messages were delivered (to `recipient`, with `subject` in their Subject);
+        return them all."""
         deadline = time.monotonic() + timeout
         while True:
-            messages = self.messages(recipient)
+            messages = [m for m in self.messages(recipient) if subject is None or subject in str(m['Subject'])]
             if len(messages) >= count:
                 return messages
             if time.monotonic() > deadline:
