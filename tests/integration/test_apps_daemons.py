@@ -22,7 +22,6 @@ import uuid
 import pytest
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import secret_forms
-from tests.testbed.ansible import one_task_playbook
 from tests.testbed.appvenv import app_venv
 from tests.testbed.net import free_port
 
@@ -31,12 +30,11 @@ MODES = ['starttls', 'implicit']
 
 
 def configure(ansible, app, paths, settings, *flags):
-    text = one_task_playbook('email_ops.smtp.smtp_config', app=app, paths=paths, settings='{{ settings }}')
-    run, results = ansible.playbook_json(text, '--diff', *flags, extra_vars={'settings': settings})
+    run, result = ansible.smtp_config(settings, '--diff', *flags, app=app, paths=paths)
     # The password in no output (diff included), in none of the forms a file or a message may quote it.
     for form in secret_forms(settings['password']):
         assert form not in run.all_output, 'a form of the password is in the output of %s' % app
-    return run, results.get('config', {}).get('localhost', {})
+    return run, result
 
 
 def settings_for(mailbox, listener, special, **overrides):
@@ -52,12 +50,21 @@ def assert_delivered(mailbox, subject, username, recipients=('ops-errors@example
     for recipient in recipients:
         got = mailbox.wait_for(1, recipient=recipient, timeout=timeout, subject=subject)
         assert len(got) >= 1, mailbox.diagnostics()
-        received = ' '.join(str(value) for value in got[0].get_all('Received'))
-        assert 'Authenticated sender: %s' % username in received and 'using TLS' in received, received
+        assert got[0].received_over_tls_as(username), got[0].get_all('Received')
 
 
 def assert_mode(path, mode):
     assert stat.S_IMODE(os.stat(str(path)).st_mode) == mode
+
+
+def stop(proc):
+    """End a daemon started in its own process group, and everything it forked."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def run(args, **kwargs):
@@ -182,12 +189,7 @@ def test_monit_alerts_the_error_recipients_with_the_include_file_we_wrote(ansibl
     try:
         assert_delivered(mailbox, 'Monit instance changed', settings['username'])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop(proc)
     log = (work / 'log').read_text()
     assert settings['password'] not in log
     listener = 'submission-587' if mode == 'starttls' else 'smtps-465'
@@ -259,12 +261,7 @@ def test_alertmanager_mails_an_alert_to_the_receiver_we_wrote(ansible, mailbox, 
         assert posted.returncode == 0, posted.stdout + posted.stderr
         assert_delivered(mailbox, name, settings['username'])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
     assert settings['password'] not in (tmp_path / 'alertmanager.log').read_text()
     # a second run changes nothing; the receiver is ours by name

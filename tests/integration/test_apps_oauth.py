@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 
-from tests.testbed.ansible import one_task_playbook
 from tests.testbed.oauth import MAILBOX, oauth_bed  # noqa: F401  pylint: disable=unused-import
 from tests.testbed.postfix import Postfix
 
@@ -28,12 +27,6 @@ def oauth_settings(bed, method, listener):  # pylint: disable=redefined-outer-na
                 ca_file=bed.ca_file, from_email=MAILBOX, timeout=15)
 
 
-def configure(ansible, settings, *flags, **task_args):
-    text = one_task_playbook('email_ops.smtp.smtp_config', settings='{{ settings }}', **task_args)
-    run, results = ansible.playbook_json(text, *flags, extra_vars={'settings': settings})
-    return run, results.get('config', {}).get('localhost', {})
-
-
 def secrets_of(bed, settings):  # pylint: disable=redefined-outer-name
     values = [settings['oauth2']['client_secret'], settings['oauth2'].get('refresh_token')] + list(bed.auth.tokens)
     return [value for value in values if value]
@@ -45,7 +38,7 @@ def test_msmtp_fetches_a_fresh_token_through_the_helper_we_installed(oauth_bed, 
     settings = oauth_settings(bed, method, listener)
     paths = {'main': str(tmp_path / 'msmtprc'), 'oauth2_helper': str(tmp_path / 'oauth2-token'),
              'oauth2_credentials': str(tmp_path / 'msmtprc.oauth2.json')}
-    run, result = configure(ansible, settings, '-vvvv', '--diff', app='msmtp', paths=paths)
+    run, result = ansible.smtp_config(settings, '-vvvv', '--diff', app='msmtp', paths=paths)
     assert run.rc == 0 and result['changed'], run
     assert sorted(result['files']) == ['main', 'oauth2_credentials', 'oauth2_helper']
     assert stat.S_IMODE(os.stat(paths['oauth2_credentials']).st_mode) == 0o600
@@ -55,7 +48,7 @@ def test_msmtp_fetches_a_fresh_token_through_the_helper_we_installed(oauth_bed, 
     assert 'auth %s\n' % method in rc_text and 'passwordeval ' in rc_text and '\npassword ' not in rc_text
     assert json.load(open(paths['oauth2_credentials']))['client_secret'] == settings['oauth2']['client_secret']
 
-    again, second = configure(ansible, settings, app='msmtp', paths=paths)
+    again, second = ansible.smtp_config(settings, app='msmtp', paths=paths)
     assert again.rc == 0 and not second['changed'], again
 
     before = set(bed.auth.tokens)

@@ -24,7 +24,6 @@ import uuid
 import pytest
 import yaml
 
-from tests.testbed.ansible import one_task_playbook
 from tests.testbed.appvenv import app_venv
 from tests.testbed.net import free_port
 
@@ -35,9 +34,7 @@ LISTENERS = ['submission', 'smtps']
 
 
 def configure(ansible, settings, app, paths, *flags):
-    text = one_task_playbook('email_ops.smtp.smtp_config', app=app, paths=paths, settings='{{ settings }}')
-    run, results = ansible.playbook_json(text, *flags, extra_vars={'settings': settings})
-    return run, results.get('config', {}).get('localhost', {})
+    return ansible.smtp_config(settings, *flags, app=app, paths=paths)
 
 
 def write_files(ansible, settings, app, paths):
@@ -62,11 +59,6 @@ def listener_settings(mailbox, listener, **overrides):
 
 def mode_of(path):
     return oct(os.stat(str(path)).st_mode & 0o777)
-
-
-def received_with_auth(message, username):
-    received = ' '.join(message.get_all('Received') or [])
-    return 'ESMTPSA' in received and ('Authenticated sender: %s' % username) in received
 
 
 # -- Redmine ---------------------------------------------------------------------------------------------------
@@ -132,7 +124,7 @@ def test_redmine_sends_its_test_email_with_the_file_we_wrote(ansible, mailbox, r
     with open(os.path.join(redmine.instance, 'log', 'production.log'), errors='replace') as handle:
         assert settings['password'] not in sent.stdout + sent.stderr + handle.read()
     (got,) = mailbox.wait_for(1, timeout=30, recipient=redmine.admin_mail)
-    assert received_with_auth(got, settings['username']), got
+    assert got.received_over_tls_as(settings['username']), got
     assert got['From'] == REDMINE_FROM
 
 
@@ -261,7 +253,7 @@ def test_synapse_mails_a_validation_token_with_the_file_we_wrote(ansible, mailbo
     finally:
         synapse.stop()
     assert settings['password'] not in synapse.output()
-    assert received_with_auth(got, settings['username']), got
+    assert got.received_over_tls_as(settings['username']), got
     (sender,) = got['From'].addresses
     assert sender.display_name == 'Scout 100% Matrix' and sender.addr_spec == settings['from_email']
     assert 'Validate your email' in got['Subject']
@@ -304,7 +296,7 @@ def test_airflow_send_email_uses_the_files_we_wrote(ansible, mailbox, airflow_ho
     assert sent.returncode == 0, sent.stdout[-3000:] + sent.stderr[-3000:]
     assert settings['password'] not in sent.stdout + sent.stderr
     (got,) = mailbox.wait_for(1, timeout=30, recipient=address)
-    assert got['Subject'] == subject and received_with_auth(got, settings['username']), got
+    assert got['Subject'] == subject and got.received_over_tls_as(settings['username']), got
     (sender,) = got['From'].addresses
     assert sender.display_name == 'Scout 100% Airflow' and sender.addr_spec == settings['from_email']
 
@@ -422,7 +414,7 @@ def test_mailman_out_runner_delivers_a_list_notice_with_the_file_we_wrote(ansibl
         assert settings['password'] not in ran.stdout + ran.stderr
     got = mailbox.wait_for(1, timeout=30, recipient=list_owner)
     assert 'scout-%s@example.test' % listener in got[0]['Subject'], got[0]
-    assert received_with_auth(got[0], settings['username']), mailman.logs()
+    assert got[0].received_over_tls_as(settings['username']), mailman.logs()
 
     # The error recipient: mail for the -owner of a list that has no owner goes to the site owner.
     orphan = 'orphan-%s@example.test' % listener
@@ -439,5 +431,5 @@ def test_mailman_out_runner_delivers_a_list_notice_with_the_file_we_wrote(ansibl
         ran = mailman.runner(name)
         assert ran.returncode == 0, ran.stdout + ran.stderr
     (forwarded,) = mailbox.wait_for(1, timeout=30, recipient=site_owner)
-    assert forwarded['Subject'] == subject and received_with_auth(forwarded, settings['username']), mailman.logs()
+    assert forwarded['Subject'] == subject and forwarded.received_over_tls_as(settings['username']), mailman.logs()
     assert settings['password'] not in mailman.logs()

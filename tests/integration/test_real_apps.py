@@ -5,15 +5,12 @@ import uuid
 
 import pytest
 
-from tests.testbed.ansible import one_task_playbook
 
 MSMTP = '/usr/bin/msmtp'
 
 
 def configure(ansible, path, settings, *flags, **task_args):
-    text = one_task_playbook('email_ops.smtp.smtp_config', path=str(path), settings='{{ settings }}', **task_args)
-    run, results = ansible.playbook_json(text, *flags, extra_vars={'settings': settings})
-    return run, results.get('config', {}).get('localhost', {})
+    return ansible.smtp_config(settings, *flags, path=str(path), **task_args)
 
 
 @pytest.mark.parametrize('listener', ['submission', 'smtps'])

@@ -80,7 +80,7 @@ def test_django_on_three_hosts_sends_through_what_the_rollout_wrote(sshd, mailbo
     assert len(admins) == 3, mailbox.diagnostics()
     for message in admins:
         assert str(message['Subject']).startswith('[Django] ') and message.sender == mailbox.username
-        assert '(Authenticated sender: %s)' % mailbox.username in str(message.get_all('Received')[0])
+        assert message.received_over_tls_as(mailbox.username), message.get_all('Received')
     # One test message for the three hosts' identical document: the canary's; the others probed to RCPT TO.
     tests = [m for name in HOSTS for m in mailbox.messages(recipient='%s@%s' % (name, mailbox.domain))]
     assert [m.recipient for m in tests] == ['web-2@%s' % mailbox.domain], tests

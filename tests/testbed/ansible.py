@@ -74,6 +74,13 @@ class Ansible:
         log_text = open(log_path).read() if os.path.exists(log_path) else ''
         return Run(proc, log_text)
 
+    def smtp_config(self, settings, *flags, env=None, **task_args):
+        """One real run of email_ops.smtp.smtp_config on localhost, `settings` passed as extra vars (never in the
+        playbook text): (run, the task's result)."""
+        text = one_task_playbook('email_ops.smtp.smtp_config', settings='{{ settings }}', **task_args)
+        run, results = self.playbook_json(text, *flags, extra_vars={'settings': settings}, env=env)
+        return run, results.get('config', {}).get('localhost', {})
+
     def playbook_json(self, playbook, *args, **kwargs):
         """Like playbook(), also recording results; returns (run, {task name: {host: result}}).
 

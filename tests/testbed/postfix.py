@@ -68,6 +68,13 @@ class Delivery(EmailMessage):
     def __repr__(self):
         return '<Delivery to=%r from=%r subject=%r>' % (self.recipient, self.sender, self['Subject'])
 
+    def received_over_tls_as(self, username):
+        """Whether the test bed's Received header says the client sent over TLS, logged in as `username` (the
+        protocol ESMTPSA, or UTF8SMTPSA when the client used SMTPUTF8)."""
+        received = ' '.join(str(value) for value in self.get_all('Received') or [])
+        return ('SMTPSA id' in received and 'using TLSv1.' in received
+                and '(Authenticated sender: %s)' % username in received)
+
 
 class Postfix:
     host = '127.0.0.1'
