@@ -10,7 +10,6 @@ Kept in Python 2 syntax on purpose: the modules import it before the module_util
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import platform
 import sys
 
 MINIMUM = (3, 6)
@@ -24,6 +23,7 @@ def fail_if_unsupported(import_error):
         raise import_error
     # Every argument taken as it is (no check that could fail first), none of them logged (no_log) or returned
     # (params emptied): they hold the password.
+    import platform
     from ansible.module_utils.basic import AnsibleModule, _load_params
     accept_all = dict((name, dict(type='raw')) for name in _load_params())
     module = AnsibleModule(argument_spec=accept_all, supports_check_mode=True, no_log=True)

@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, register_secret
-from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import secret_values
 
 SECRET_KEYS = ('password',)
 # Where the password goes: update_password=on_create keeps a stored one only while these stay the same.
@@ -74,8 +73,10 @@ def protect_secrets(module, settings):
         return
     for key in SECRET_KEYS:
         add_secret(module, settings.get(key), settings.get('username'))
-    for value in secret_values(settings.get('oauth2') or {}):
-        add_secret(module, value)
+    if settings.get('oauth2'):
+        from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import secret_values  # only for settings that use it (see _smtp_client)
+        for value in secret_values(settings['oauth2']):
+            add_secret(module, value)
 
 
 def add_secret(module, value, username=None):

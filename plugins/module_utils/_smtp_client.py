@@ -26,7 +26,6 @@ __metaclass__ = type
 
 import base64
 import binascii
-import email.policy
 import email.utils
 import hmac
 import re
@@ -36,13 +35,8 @@ import ssl
 import threading
 import time
 from contextlib import contextmanager
-from email.headerregistry import Address
-from email.message import EmailMessage
 from urllib.parse import urlsplit
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import (
-    OAuth2Failure, fetch_token, oauthbearer_abort, oauthbearer_string, parse_error_challenge, secret_values,
-)
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK, secret_forms
 
 STAGES = ('connect', 'tls', 'auth', 'rcpt', 'send')
@@ -258,7 +252,12 @@ class _Session(object):
     def __init__(self, settings, recipient, on_secret=None):
         self.settings = settings
         self.on_secret = on_secret or (lambda value: None)
-        self.sent_secrets = list(secret_values(settings.get('oauth2') or {}))  # plus what AUTH sent, once known
+        # plus what AUTH sent, once known. _oauth2 (and http.client) are imported only for settings that use them:
+        # a module compiles every file it imports, on every run.
+        self.sent_secrets = []
+        if settings.get('oauth2'):
+            from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import secret_values
+            self.sent_secrets = list(secret_values(settings['oauth2']))
         self.secrets = _secret_forms(settings, extra=self.sent_secrets)
         self.oauth_challenge = None  # the server's 334 error challenge to an OAuth2 token
         self.recipient = recipient
@@ -421,6 +420,7 @@ class _Session(object):
 
     def _fetch_token(self):
         """A fresh access token from settings.oauth2's endpoint, used as the password of this session only."""
+        from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import fetch_token
         oauth2 = self.settings['oauth2']
         token = fetch_token(oauth2, self._time_left())
         for value in (token['access_token'], token.get('refresh_token')):
@@ -455,6 +455,7 @@ class _Session(object):
             # A 334 after the initial response carries the server's error (JSON): keep it to say why, then end
             # the exchange as each mechanism wants (XOAUTH2 an empty line, OAUTHBEARER a single %x01).
             if method == 'oauthbearer':
+                from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import oauthbearer_abort, oauthbearer_string
                 initial, done = oauthbearer_string(user, password, self.settings['host'], self.settings['port']), \
                     oauthbearer_abort().encode('ascii')
             else:
@@ -543,7 +544,8 @@ class _Session(object):
             message = self._compose(subject, body)
             self.facts['message_id'] = message['Message-ID']  # known before DATA, so a failed send can be traced too
             utf8 = not all(_is_ascii(address) for address in (self.settings['from_email'], self.recipient))
-            _expect_2xx(self.client.data(message.as_bytes(policy=email.policy.SMTPUTF8 if utf8 else email.policy.SMTP)))
+            from email.policy import SMTP, SMTPUTF8
+            _expect_2xx(self.client.data(message.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)))
             self.facts['sent'] = True
 
     def _utf8_address(self):
@@ -554,6 +556,9 @@ class _Session(object):
         return None
 
     def _compose(self, subject, body):
+        # Only a send composes a message: a probe does not pay for the email package's header machinery.
+        from email.headerregistry import Address
+        from email.message import EmailMessage
         settings = self.settings
         now = email.utils.formatdate(localtime=True)
         message = EmailMessage()
@@ -753,9 +758,11 @@ def classify(error, step, settings, recipient=None, sent=(), challenge=None):
     `recipient` is the address of the RCPT TO in flight; `sent` what the AUTH exchange sent (scrubbed too);
     `challenge` the server's 334 error challenge to an OAuth2 token. A token endpoint failure is category oauth.
     """
-    if isinstance(error, OAuth2Failure):  # already classified, and scrubbed of the oauth2 secrets
-        return SmtpFailure(error.msg, error.category, 'auth', error.code if isinstance(error.code, int) else None,
-                           error.hint, reason=error.reason)
+    if step == 'token':
+        from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import OAuth2Failure
+        if isinstance(error, OAuth2Failure):  # already classified, and scrubbed of the oauth2 secrets
+            return SmtpFailure(error.msg, error.category, 'auth', error.code if isinstance(error.code, int) else None,
+                               error.hint, reason=error.reason)
     where = '%s:%s' % (settings['host'], settings['port'])
     if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, OSError):
         error = error.__context__  # smtplib reports a time-out or reset while reading a reply as a disconnect
@@ -766,6 +773,7 @@ def classify(error, step, settings, recipient=None, sent=(), challenge=None):
         reply = _clip(_one_line(_scrub(_decode(error.smtp_error), secrets)))
         category, msg, hint = _classify_reply(code, reply, step, settings, where, recipient)
         if isinstance(error, TokenRefused) and error.challenge is not None:
+            from ansible_collections.email_ops.smtp.plugins.module_utils._oauth2 import parse_error_challenge
             refusal = parse_error_challenge(error.challenge, [sent_form for sent_form in sent if sent_form])
             msg, hint = '%s refused the login: %s (%s)' % (where, refusal['msg'], '%d %s' % (code, reply)), refusal['hint']
             if not settings.get('oauth2'):

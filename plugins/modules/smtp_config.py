@@ -85,6 +85,8 @@ options:
     description:
       - The application profile (a file C(profiles/<app>.yml) in this collection) saying which files, formats and keys,
         and how settings values map to the app's vocabulary.
+      - A C(profiles/<app>.yml) in the C(profiles/) folder beside the playbook or role comes first, so an app of your own
+        (or your version of one of ours) is named like the collection's.
       - V(generic) writes the settings keys unchanged as JSON, YAML, INI or env; V(msmtp) writes an msmtprc account;
         V(msmtp-mta) adds the aliases file; V(postfix), V(nullmailer), V(dma), V(exim4), V(opensmtpd) and V(ssmtp)
         configure the system mail relay.

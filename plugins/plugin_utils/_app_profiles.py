@@ -29,40 +29,48 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import DESTINATION_KEYS, SECRET_KEYS, settings_argument_spec
 
-try:
-    from jsonschema import Draft202012Validator
-except ImportError:  # the settings validation reports the missing library first
-    Draft202012Validator = None
-
 PROFILES_DIR = os.path.join(os.path.dirname(__file__), '..', '..', 'profiles')
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), '..', '..', 'schemas', 'app_profile.schema.json')
+# libyaml's loader where PyYAML has it: the role reads a profile in every forked worker.
+_YAML_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
 
 
 class ProfileProblem(Exception):
     """A broken profile or a setting the app cannot express: the message names the file or the app."""
 
 
+_VALIDATOR = []
+
+
 def _validator():
-    with open(SCHEMA_PATH) as handle:
-        return Draft202012Validator(json.load(handle)) if Draft202012Validator else None
+    """The profile schema's validator, built on first use: jsonschema is a tenth of a second to import, and the
+    role's lookups run in forked workers that may not have it yet (None without jsonschema)."""
+    if not _VALIDATOR:
+        try:
+            from jsonschema import Draft202012Validator
+        except ImportError:  # the settings validation reports the missing library first
+            Draft202012Validator = None
+        with open(SCHEMA_PATH) as handle:
+            _VALIDATOR.append(Draft202012Validator(json.load(handle)) if Draft202012Validator else None)
+    return _VALIDATOR[0]
 
 
-_VALIDATOR = _validator()
+def load_profile(path, check=True):
+    """The profile in the YAML file `path`, checked against the schema; ProfileProblem names every problem.
 
-
-def load_profile(path):
-    """The profile in the YAML file `path`, checked against the schema; ProfileProblem names every problem."""
+    `check=False` for the collection's own profiles, which its tests check (tests/unit/test_profiles.py)."""
     try:
         with open(path) as handle:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=_YAML_LOADER)  # nosec: a safe loader
     except (IOError, OSError) as exc:
         raise ProfileProblem('cannot read profile %s: %s' % (path, exc.strerror))
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = ' at line %d' % (mark.line + 1) if mark else ''
         raise ProfileProblem('profile %s is not valid YAML%s: %s' % (path, where, getattr(exc, 'problem', exc)))
-    if _VALIDATOR is not None:
-        errors = sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
+    validator = _validator() if check else None
+    if validator is not None:
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
         if errors:
             raise ProfileProblem('profile %s is not a valid app profile (schemas/app_profile.schema.json): %s'
                                  % (path, '; '.join('%s: %s' % (e.json_path, e.message) for e in errors)))
@@ -86,12 +94,46 @@ def get_profile(app):
     if app not in PROFILE_FILES:
         return None
     if app not in _CACHE:
-        _CACHE[app] = load_profile(PROFILE_FILES[app])
+        _CACHE[app] = load_profile(PROFILE_FILES[app], check=False)
     return _CACHE[app]
 
 
 def known_apps():
     return sorted(PROFILE_FILES)
+
+
+_FILE_CACHE = {}
+
+
+def find_profile(app, profile, find_file):
+    """The (app, profile) a task names, for the smtp_config action and the role (lookup email_ops.smtp.app_profile).
+
+    `profile`: the user's file, through `find_file` (the profiles/ folders beside the playbook or role, then as a
+    path); the app is named after the file unless `app` is given. Else `app` (default generic): profiles/<app>.yml
+    beside the playbook or role, else the collection's. `find_file(name)` returns a path or None.
+    Parsed files are kept per process: the role asks once per variable that needs the profile's service.
+    """
+    if profile:
+        path = find_file(profile)
+        if path is None:
+            raise ProfileProblem('profile %s not found (looked in the profiles/ folders beside the playbook and role, '
+                                 'and as a path)' % profile)
+        return app or posixpath.splitext(posixpath.basename(profile))[0], _load_cached(path)
+    app = app or 'generic'
+    path = find_file('profiles/%s.yml' % app) if '/' not in app else None
+    if path is not None:
+        return app, _load_cached(path)
+    if app not in PROFILE_FILES:
+        raise ProfileProblem('unknown app %r: known apps are %s (or give profile: <file>)' % (app, ', '.join(known_apps())))
+    return app, get_profile(app)
+
+
+def _load_cached(path):
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _FILE_CACHE:
+        _FILE_CACHE[key] = load_profile(path)
+    return _FILE_CACHE[key]
 
 
 # Rendering

@@ -195,3 +195,89 @@ def test_msmtp_mta_files_are_read_by_real_msmtp(ansible, tmp_path):
         assert line in pretend.stdout, pretend.stdout
     run, result = apply(ansible, app='msmtp-mta', paths=paths)
     assert run.rc == 0 and result['changed'] is False, run
+
+
+BILLING = '''\
+description: Billing app, JSON config
+service: {action: command, command: "touch %s"}
+files:
+  - id: main
+    formats: [json]
+    key: mail
+    own: block
+    entries:
+      server: "{{ host }}:{{ port }}"
+'''
+
+
+def test_app_named_by_a_profile_beside_the_playbook(ansible, tmp_path):
+    """app: billing is profiles/billing.yml beside the playbook, for the module as for the role's service defaults
+    (lookup email_ops.smtp.app_profile); a name that is neither there nor in the collection is one clear error."""
+    marker = tmp_path / 'reloaded'
+    ansible.write('profiles/billing.yml', BILLING % marker)
+    config = tmp_path / 'billing.json'
+    run, result = apply(ansible, app='billing', path=str(config), verify='none')
+    assert run.rc == 0 and result['app'] == 'billing' and result['changed'], run
+    assert json.loads(config.read_text()) == {'mail': {'server': 'localhost:2587'}}
+
+    playbook = '''
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: service
+      ansible.builtin.debug:
+        msg: "{{ lookup('email_ops.smtp.app_profile', 'billing').service }}"
+    - name: collection
+      ansible.builtin.debug:
+        msg: "{{ lookup('email_ops.smtp.app_profile', 'postfix').service }}"
+    - name: user file
+      ansible.builtin.debug:
+        msg: "{{ lookup('email_ops.smtp.app_profile', '', profile='billing.yml').description }}"
+    - name: unknown
+      ansible.builtin.debug:
+        msg: "{{ lookup('email_ops.smtp.app_profile', 'nope') }}"
+      ignore_errors: true
+'''
+    run, results = ansible.playbook_json(playbook)
+    assert run.rc == 0, run
+    assert results['service']['localhost']['msg'] == {'action': 'command', 'command': 'touch %s' % marker}
+    assert results['collection']['localhost']['msg'] == {'action': 'reload', 'name': 'postfix'}
+    assert results['user file']['localhost']['msg'] == 'Billing app, JSON config'
+    assert "unknown app 'nope'" in results['unknown']['localhost']['msg'] and 'Traceback' not in run.all_output
+
+    config.unlink()
+    role = '''
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: email_ops.smtp.configure
+      vars:
+        smtp_settings: "{{ settings }}"
+        smtp_app: billing
+        smtp_config_path: %s
+        smtp_verify: none
+''' % config
+    run, _results = ansible.playbook_json(role, extra_vars={'settings': SETTINGS})
+    assert run.rc == 0 and marker.exists(), 'the service command of profiles/billing.yml ran: %r' % run
+    assert PASSWORD not in run.all_output
+
+
+def test_role_runs_no_handler_for_an_app_that_reads_its_file_on_every_use(ansible, tmp_path):
+    """generic has no service step: the changed file notifies nothing (a skipped handler would still cost every
+    changed host a round of the strategy)."""
+    role = '''
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: email_ops.smtp.configure
+      vars:
+        smtp_settings: "{{ settings }}"
+        smtp_config_path: %s
+        smtp_verify: none
+''' % (tmp_path / 'app.json')
+    run = ansible.playbook(role, extra_vars={'settings': SETTINGS})
+    assert run.rc == 0 and 'changed=1' in run.stdout, run
+    assert 'RUNNING HANDLER' not in run.stdout, run

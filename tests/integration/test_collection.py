@@ -71,6 +71,12 @@ def test_ansible_doc_renders(plugin):
     assert '[WARNING]' not in doc.stderr
 
 
+def test_lookup_doc_renders():
+    doc = run([os.path.join(BIN, 'ansible-doc'), '-t', 'lookup', 'email_ops.smtp.app_profile'])
+    assert doc.returncode == 0 and 'profile' in doc.stdout and 'EXAMPLES' in doc.stdout, doc.stderr
+    assert '[WARNING]' not in doc.stderr
+
+
 def test_ansible_test_sanity_is_clean(tmp_path):
     """ansible-test sanity, every test it can run here, on a copy under ansible_collections/email_ops/smtp."""
     tree = tmp_path / 'ansible_collections' / 'email_ops' / 'smtp'

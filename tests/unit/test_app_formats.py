@@ -79,7 +79,8 @@ def test_whole_file():
 
 def test_app_formats_are_registered():
     assert [get_format(name).name for name in APP_FORMATS] == list(APP_FORMATS)
-    assert not any(get_format(name).supports_lists for name in APP_FORMATS)
+    # yamlpaths keeps native values (lists, booleans), as yaml does; the others hold text
+    assert [name for name in APP_FORMATS if get_format(name).supports_lists] == ['yamlpaths']
 
 
 def test_continued_entry_reads_joined_and_is_rewritten_whole():
@@ -90,3 +91,28 @@ def test_continued_entry_reads_joined_and_is_rewritten_whole():
     assert text == 'relayhost = [new.example.com]:587\nmydestination = a, b\n'
     aliases = get_format('aliases')
     assert aliases.read_block('root: a@example.com,\n  b@example.com\n', '') == {'root': 'a@example.com, b@example.com'}
+
+
+def test_module_imports_app_formats_and_oauth2_only_when_used():
+    """A module compiles every file it imports on every run (AnsiballZ keeps no bytecode): the smtp_config module
+    with a generic app's formats imports neither the apps' formats nor the OAuth2 client and its http.client."""
+    import json
+    import subprocess
+    import sys
+    prefix = 'ansible_collections.email_ops.smtp.plugins.'
+    code = '''
+import json, sys
+import %(p)smodules.smtp_config
+from %(p)smodule_utils._formats import get_format
+from %(p)smodule_utils._smtp_client import classify
+for name in ('json', 'yaml', 'ini', 'env', 'msmtp'):
+    get_format(name)
+before = sorted(name for name in ('%(p)smodule_utils._app_formats', '%(p)smodule_utils._oauth2', 'http.client')
+                if name in sys.modules)
+get_format('assign')
+print(json.dumps([before, '%(p)smodule_utils._app_formats' in sys.modules]))
+''' % {'p': prefix}
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=False,
+                          env={'PYTHONPATH': ':'.join(sys.path), 'PATH': '/usr/bin:/bin'})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [[], True]
