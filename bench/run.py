@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -143,13 +144,17 @@ def env(forks):
 
 
 def timed(fleet, column, server, forks):
-    """Seconds one ansible-playbook run takes, start to exit; fails loudly when the run did not do its job."""
+    """(seconds, CPU seconds) of one ansible-playbook run, start to exit; the CPU time is user + system of the whole
+    process tree (controller, workers, module processes). Fails loudly when the run did not do its job."""
     fleet.reset()
     server.clear()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     proc = subprocess.run(fleet.command(column), cwd=fleet.dir, env=env(forks), capture_output=True, text=True,
                           check=False)
     seconds = time.monotonic() - began
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit('bench: %s over %d hosts failed (rc=%d)\n%s\n%s' % (
             column, fleet.size, proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:]))
@@ -161,7 +166,7 @@ def timed(fleet, column, server, forks):
         if sent != (1 if column == 'rollout' else fleet.size) or written != fleet.size:
             raise SystemExit('bench: %s over %d hosts sent %d messages and wrote %d files' % (
                 column, fleet.size, sent, written))
-    return seconds
+    return seconds, cpu
 
 
 def machine():
@@ -191,12 +196,14 @@ def verdict(medians):
         TARGET, 'met' if worst <= TARGET and faster else 'MISSED', worst, 'faster' if faster else 'not always faster')
 
 
-def table(medians):
-    lines = ['| hosts | ping (s) | naive copy + mail (s) | rollout (s) | naive / ping | rollout / ping |',
-             '|---:|---:|---:|---:|---:|---:|']
-    for size, m in medians:
-        lines.append('| %d | %.2f | %.2f | %.2f | %.2fx | %.2fx |' % (
-            size, m['ping'], m['naive'], m['rollout'], m['naive'] / m['ping'], m['rollout'] / m['ping']))
+def table(medians, cpu_medians):
+    lines = ['| hosts | ping (s) | naive copy + mail (s) | rollout (s) | naive / ping | rollout / ping | '
+             'CPU: ping, rollout (s) | CPU rollout / ping |',
+             '|---:|---:|---:|---:|---:|---:|---:|---:|']
+    for (size, m), (_size, c) in zip(medians, cpu_medians):
+        lines.append('| %d | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.1f, %.1f | %.2fx |' % (
+            size, m['ping'], m['naive'], m['rollout'], m['naive'] / m['ping'], m['rollout'] / m['ping'],
+            c['ping'], c['rollout'], c['rollout'] / c['ping']))
     return '\n'.join(lines)
 
 
@@ -213,12 +220,13 @@ def breakdown(root, server, ca_file, hosts=10):
     ping = None
     for variant in steps.VARIANTS:
         steps.run(fleet, variant, 1)  # warm-up
+        wall = statistics.median(ended - began for began, ended in (steps.run(fleet, variant, 1) for _ in range(3)))
         trace = steps.traced(fleet, variant, 1, fleet.dir)
-        ping = ping or trace['wall']
+        ping = ping or wall
         modules = ', '.join('%s %.0f' % (name, 1000 * statistics.mean(s)) for name, s in sorted(trace['modules'].items()))
         tasks = '; '.join('%s %.3f' % (_short(name), entry['seconds'] / hosts)
                           for name, entry in trace['tasks'].items() if entry['seconds'] >= 0.01)
-        lines.append('| %s | %.2f | %.2fx | %s | %s |' % (variant, trace['wall'], trace['wall'] / ping, modules, tasks))
+        lines.append('| %s | %.2f | %.2fx | %s | %s |' % (variant, wall, wall / ping, modules, tasks))
     return '\n'.join(lines)
 
 
@@ -235,8 +243,9 @@ def write_doc(path, text_table, target, args, started, load, per_host=None):
             args.repeat, args.forks, started.strftime('%Y-%m-%d %H:%M UTC')))
         handle.write(text_table + '\n\n' + target + '\n\n')
         if per_host:
-            handle.write('## Where a host\'s time goes\n\n`bench/profile.py` on 10 hosts with one fork (no contention), one '
-                         'traced run each; every variant adds one thing to the one before (see bench/README.md).\n\n')
+            handle.write('## Where a host\'s time goes\n\n`bench/profile.py` on 10 hosts with one fork (no contention): the '
+                         'wall is the median of 3 runs, the per-host figures come from one traced run; every variant '
+                         'adds one thing to the one before (see bench/README.md).\n\n')
             handle.write(per_host + '\n\n')
         handle.write('## Machine\n\n')
         for name, value in machine() + [('Load average (1 min) at start, at end', load)]:
@@ -262,7 +271,7 @@ def main():
         pki = Pki(_mkdir(root, 'pki'))
         # The test bed's capture server (aiosmtpd, in this process): STARTTLS required, then AUTH.
         server = Capture(pki, username=USERNAME, password=PASSWORD, implicit_tls=False, plain=False).start()
-        medians = []
+        medians, cpu_medians = [], []
         for size in args.hosts:
             fleet = Fleet(root, size, server, pki.ca_file)
             for column in COLUMNS:  # warm-up: bytecode caches, page cache; not counted
@@ -272,9 +281,10 @@ def main():
                 for column in COLUMNS:
                     runs[column].append(timed(fleet, column, server, args.forks))
                 print('bench: %d hosts, run %d/%d: %s' % (size, i + 1, args.repeat, '  '.join(
-                    '%s %.2fs' % (c, runs[c][-1]) for c in COLUMNS)), flush=True)
-            medians.append((size, dict((c, statistics.median(v)) for c, v in runs.items())))
-        text_table = table(medians)
+                    '%s %.2fs (CPU %.1fs)' % ((c,) + runs[c][-1]) for c in COLUMNS)), flush=True)
+            medians.append((size, dict((c, statistics.median(wall for wall, _cpu in v)) for c, v in runs.items())))
+            cpu_medians.append((size, dict((c, statistics.median(cpu for _wall, cpu in v)) for c, v in runs.items())))
+        text_table = table(medians, cpu_medians)
         load = '%.2f, %.2f' % (load_at_start, os.getloadavg()[0])
         target = verdict(medians)
         per_host = breakdown(root, server, pki.ca_file)
