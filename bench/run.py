@@ -220,7 +220,7 @@ def breakdown(root, server, ca_file, hosts=10):
     ping = None
     for variant in steps.VARIANTS:
         steps.run(fleet, variant, 1)  # warm-up
-        wall = statistics.median(ended - began for began, ended in (steps.run(fleet, variant, 1) for _ in range(3)))
+        wall = statistics.median(ended - began for began, ended in (steps.run(fleet, variant, 1) for _repeat in range(3)))
         trace = steps.traced(fleet, variant, 1, fleet.dir)
         ping = ping or wall
         modules = ', '.join('%s %.0f' % (name, 1000 * statistics.mean(s)) for name, s in sorted(trace['modules'].items()))
