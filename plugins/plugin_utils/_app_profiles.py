@@ -86,23 +86,15 @@ def _load_all():
 
 
 PROFILE_FILES = _load_all()
-_CACHE = {}
 
 
 def get_profile(app):
     """The collection's profile for `app`, or None; `known_apps()` lists the names for an error message."""
-    if app not in PROFILE_FILES:
-        return None
-    if app not in _CACHE:
-        _CACHE[app] = load_profile(PROFILE_FILES[app], check=False)
-    return _CACHE[app]
+    return _load_cached(PROFILE_FILES[app], check=False) if app in PROFILE_FILES else None
 
 
 def known_apps():
     return sorted(PROFILE_FILES)
-
-
-_FILE_CACHE = {}
 
 
 def find_profile(app, profile, find_file):
@@ -128,12 +120,15 @@ def find_profile(app, profile, find_file):
     return app, get_profile(app)
 
 
-def _load_cached(path):
+_LOADED = {}  # (real path, mtime, size) -> profile: each file is parsed once per process
+
+
+def _load_cached(path, check=True):
     stat = os.stat(path)
     key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _FILE_CACHE:
-        _FILE_CACHE[key] = load_profile(path)
-    return _FILE_CACHE[key]
+    if key not in _LOADED:
+        _LOADED[key] = load_profile(path, check)
+    return _LOADED[key]
 
 
 # Rendering
@@ -305,14 +300,17 @@ def _destinations(specs, entries, settings, context, where):
 def oauth2_helper_source():
     """The OAuth2 token helper an app's passwordeval runs (msmtp): module_utils/_oauth2.py itself, which is runnable
     (`oauth2-token CREDENTIALS.json` prints a fresh access token), so the token logic lives in one place."""
-    if 'source' not in _HELPER:
-        with open(_OAUTH2_PATH) as handle:
-            _HELPER['source'] = '#!/usr/bin/python3\n' + handle.read().rstrip('\n')  # the whole format ends it with one
-    return _HELPER['source']
+    return _OAUTH2_HELPER
 
 
-_OAUTH2_PATH = os.path.join(os.path.dirname(__file__), '..', 'module_utils', '_oauth2.py')
-_HELPER = {}
+def _read_oauth2_helper():
+    with open(os.path.join(os.path.dirname(__file__), '..', 'module_utils', '_oauth2.py')) as handle:
+        return '#!/usr/bin/python3\n' + handle.read().rstrip('\n')  # the whole format ends it with one
+
+
+# Read at import: the strategy imports the action plugin (and so this file) in the controller's main process,
+# so the forked workers share one copy instead of reading it once per host.
+_OAUTH2_HELPER = _read_oauth2_helper()
 
 
 def render_plan(app, profile, settings, paths=None, path=None, overrides=None):

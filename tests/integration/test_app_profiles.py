@@ -6,7 +6,7 @@ import shutil
 import stat
 import subprocess
 
-from tests.testbed.ansible import one_task_playbook
+from tests.testbed.ansible import one_task_playbook, role_playbook
 
 PASSWORD = 'p"a\'s\\s#w;o:r%d$ x'       # every character that breaks naive quoting
 SETTINGS = {
@@ -247,18 +247,8 @@ def test_app_named_by_a_profile_beside_the_playbook(ansible, tmp_path):
     assert "unknown app 'nope'" in results['unknown']['localhost']['msg'] and 'Traceback' not in run.all_output
 
     config.unlink()
-    role = '''
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: email_ops.smtp.configure
-      vars:
-        smtp_settings: "{{ settings }}"
-        smtp_app: billing
-        smtp_config_path: %s
-        smtp_verify: none
-''' % config
+    role = role_playbook(smtp_settings='{{ settings }}', smtp_app='billing', smtp_config_path=str(config),
+                         smtp_verify='none')
     run, _results = ansible.playbook_json(role, extra_vars={'settings': SETTINGS})
     assert run.rc == 0 and marker.exists(), 'the service command of profiles/billing.yml ran: %r' % run
     assert PASSWORD not in run.all_output
@@ -267,17 +257,7 @@ def test_app_named_by_a_profile_beside_the_playbook(ansible, tmp_path):
 def test_role_runs_no_handler_for_an_app_that_reads_its_file_on_every_use(ansible, tmp_path):
     """generic has no service step: the changed file notifies nothing (a skipped handler would still cost every
     changed host a round of the strategy)."""
-    role = '''
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: email_ops.smtp.configure
-      vars:
-        smtp_settings: "{{ settings }}"
-        smtp_config_path: %s
-        smtp_verify: none
-''' % (tmp_path / 'app.json')
+    role = role_playbook(smtp_settings='{{ settings }}', smtp_config_path=str(tmp_path / 'app.json'), smtp_verify='none')
     run = ansible.playbook(role, extra_vars={'settings': SETTINGS})
     assert run.rc == 0 and 'changed=1' in run.stdout, run
     assert 'RUNNING HANDLER' not in run.stdout, run

@@ -27,6 +27,7 @@ import pytest
 
 from tests.integration.test_relay_bed import CRON_TO, ERRORS_TO, SMARTHOST, cron_mail, wait_for
 from tests.testbed import debroot
+from tests.testbed.ansible import role_playbook
 from tests.testbed.debroot import debroots, relay_root  # noqa: F401  pylint: disable=unused-import
 
 # The validate command each relay offers for its own configuration (run again by the test, inside the root).
@@ -286,18 +287,8 @@ def test_role_takes_a_users_own_profile_and_its_service_step(ansible, tmp_path, 
         ''' % marker)
     config = tmp_path / 'billing.json'
     config.write_text('{"db": {"host": "db.internal"}}\n')
-    playbook = '''
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  roles:
-    - role: email_ops.smtp.configure
-      vars:
-        smtp_settings: "{{ settings }}"
-        smtp_profile: billing.yml
-        smtp_config_path: %s
-        smtp_verify: none
-''' % config
+    playbook = role_playbook(smtp_settings='{{ settings }}', smtp_profile='billing.yml', smtp_config_path=str(config),
+                             smtp_verify='none')
     settings = mailbox.settings('submission')
     run, results = ansible.playbook_json(playbook, extra_vars={'settings': settings})
     assert run.rc == 0, run

@@ -120,6 +120,18 @@ def one_task_playbook(module, hosts='localhost', **task_args):
 ''' % (hosts, module, json.dumps(task_args))
 
 
+def role_playbook(**role_vars):
+    """A playbook applying the configure role to localhost with `role_vars` (e.g. smtp_settings='{{ settings }}')."""
+    return '''
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  roles:
+    - role: email_ops.smtp.configure
+      vars: %s
+''' % json.dumps(role_vars)
+
+
 @pytest.fixture
 def ansible(tmp_path):
     return Ansible(str(tmp_path))
