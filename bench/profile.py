@@ -6,7 +6,7 @@ Variants, each adding one thing to the one before:
   ping       ansible.builtin.ping
   write      one email_ops.smtp.smtp_config task, verify: none (controller validation, module, write)
   send       the same task with verify: send, verify_when: always (+ the SMTP conversation)
-  role       the configure role in one batch (+ argument validation, handler tasks)
+  role       the rollout playbook in one batch (+ the check of the role's variables, the role's tasks)
   rollout    email_ops.smtp.rollout with its default batches (+ canary and batches)
 For one run of each, a timeline callback records when tasks start and results arrive, and the hosts' Python is a
 wrapper that logs how long each module process ran; smtp_config's own per-phase SMTP timings come from its result.

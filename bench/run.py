@@ -232,7 +232,9 @@ def breakdown(root, server, ca_file, hosts=10):
 
 def _short(task):
     name = task.split(' : ')[-1]
-    return 'argument validation' if name.startswith('Validating arguments') else name[:48]
+    if name.startswith('Validating arguments'):  # ansible-core's per-host check of a role's variables
+        return 'argument validation'
+    return 'argument check (per batch)' if name.startswith("Check the role's variables") else name[:48]
 
 
 def write_doc(path, text_table, target, args, started, load, per_host=None):

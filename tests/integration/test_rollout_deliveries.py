@@ -66,3 +66,25 @@ def test_every_host_keeps_one_message_per_host(postfix, ansible, tmp_path):
     postfix.wait_for(len(HOSTS))
     time.sleep(QUIET)
     assert len(postfix.messages()) == len(HOSTS)
+
+
+def test_a_bad_role_variable_on_a_later_host_stops_its_batch_before_anything_is_written(postfix, ansible, tmp_path):
+    # The rollout checks the role's variables of every host of a batch in one task (rolespec_validate is off for
+    # the role's own per-host check): h02 and h03 form the second batch, and only h03's variables are wrong.
+    postfix.clear()
+    wrong = {'h03': {'smtp_verify_deliveries': 'sometimes', 'smtp_config_backup': 'maybe'}}
+    run, results = rollout(ansible, postfix, tmp_path, host_vars=wrong)
+    assert run.rc == 2, run
+    check = results["Check the role's variables on every host of this batch"]
+    failed = check.get('h02') or check['h03']
+    assert failed['_status'] == 'failed', failed
+    errors = failed['argument_errors']
+    assert any('smtp_verify_deliveries' in e and 'sometimes' in e and 'h03' in e for e in errors), errors
+    assert any('smtp_config_backup' in e and 'maybe' in e and 'h03' in e for e in errors), errors
+    assert not any('h02' in e for e in errors), errors
+    # The canary batch was written; the failed batch and the one after it were not touched.
+    assert (tmp_path / 'h01.json').exists()
+    assert not any((tmp_path / ('%s.json' % name)).exists() for name in HOSTS[1:])
+    assert CONFIG_TASK not in results or set(results[CONFIG_TASK]) == {'h01'}
+    # The check's arguments never carry the settings document's secrets (rollout() greps the whole output).
+    assert 'h03' in run.all_output and 'sometimes' in run.all_output
