@@ -7,7 +7,8 @@ For each fleet size, side by side in one run, R times each (interleaved, so drif
   rollout  ansible-playbook email_ops.smtp.rollout, smtp_verify: send (delivered once, the other hosts probe), smtp_verify_when: always
 Every host is local (ansible_connection: local) with its own config file; 5 forks; no facts.
 Config files are removed before each run, so naive and rollout really write and send every time.
-Prints the medians and their ratios to ping, and writes them with the machine into docs/benchmarks.md.
+Prints the medians, and each column's ratio to ping as the median of the runs' own ratios; writes them with the
+machine into docs/benchmarks.md.
 
     .venv/bin/python bench/run.py [--hosts 10 50] [--repeat 5] [--forks 5] [--no-write]
 """
@@ -189,21 +190,37 @@ def machine():
 COLUMNS = ('ping', 'naive', 'rollout')
 
 
-def verdict(medians):
-    worst = max(m['rollout'] / m['ping'] for _hosts, m in medians)
-    faster = all(m['rollout'] < m['naive'] for _hosts, m in medians)
+def summarize(size, runs):
+    """Per column: the median seconds and CPU seconds, and the ratio to ping as the median of each run's own ratio.
+    The columns of one run follow each other within seconds, so drift in the machine's speed cancels out of a
+    run's ratio; a ratio of two columns' medians may pair a fast minute with a slow one."""
+    def median(values):
+        return statistics.median(list(values))
+    return dict(
+        size=size,
+        wall=dict((c, median(wall for wall, _cpu in v)) for c, v in runs.items()),
+        cpu=dict((c, median(cpu for _wall, cpu in v)) for c, v in runs.items()),
+        ratio=dict((c, median(r[0] / p[0] for r, p in zip(v, runs['ping']))) for c, v in runs.items()),
+        cpu_ratio=dict((c, median(r[1] / p[1] for r, p in zip(v, runs['ping']))) for c, v in runs.items()),
+    )
+
+
+def verdict(rows):
+    worst = max(row['ratio']['rollout'] for row in rows)
+    faster = all(row['ratio']['rollout'] < row['ratio']['naive'] for row in rows)
     return 'Target: rollout <= %.1fx ping, and faster than naive: %s (worst rollout / ping %.2fx; %s than naive).' % (
         TARGET, 'met' if worst <= TARGET and faster else 'MISSED', worst, 'faster' if faster else 'not always faster')
 
 
-def table(medians, cpu_medians):
+def table(rows):
     lines = ['| hosts | ping (s) | naive copy + mail (s) | rollout (s) | naive / ping | rollout / ping | '
              'CPU: ping, rollout (s) | CPU rollout / ping |',
              '|---:|---:|---:|---:|---:|---:|---:|---:|']
-    for (size, m), (_size, c) in zip(medians, cpu_medians):
+    for row in rows:
+        wall, cpu, ratio = row['wall'], row['cpu'], row['ratio']
         lines.append('| %d | %.2f | %.2f | %.2f | %.2fx | %.2fx | %.1f, %.1f | %.2fx |' % (
-            size, m['ping'], m['naive'], m['rollout'], m['naive'] / m['ping'], m['rollout'] / m['ping'],
-            c['ping'], c['rollout'], c['rollout'] / c['ping']))
+            row['size'], wall['ping'], wall['naive'], wall['rollout'], ratio['naive'], ratio['rollout'],
+            cpu['ping'], cpu['rollout'], row['cpu_ratio']['rollout']))
     return '\n'.join(lines)
 
 
@@ -241,7 +258,8 @@ def write_doc(path, text_table, target, args, started, load, per_host=None):
     with open(path, 'w') as handle:
         handle.write('# Benchmarks\n\n')
         handle.write('Written by `bench/run.py` (`make bench`); see `bench/README.md` for what each column runs.\n')
-        handle.write('Median of %d runs each, %d forks, local hosts, no facts; measured %s.\n\n' % (
+        handle.write('Median of %d runs each, %d forks, local hosts, no facts; measured %s. A ratio is the median of '
+                     'the runs\' own ratios (the columns of a run follow each other, so drift cancels).\n\n' % (
             args.repeat, args.forks, started.strftime('%Y-%m-%d %H:%M UTC')))
         handle.write(text_table + '\n\n' + target + '\n\n')
         if per_host:
@@ -273,7 +291,7 @@ def main():
         pki = Pki(_mkdir(root, 'pki'))
         # The test bed's capture server (aiosmtpd, in this process): STARTTLS required, then AUTH.
         server = Capture(pki, username=USERNAME, password=PASSWORD, implicit_tls=False, plain=False).start()
-        medians, cpu_medians = [], []
+        rows = []
         for size in args.hosts:
             fleet = Fleet(root, size, server, pki.ca_file)
             for column in COLUMNS:  # warm-up: bytecode caches, page cache; not counted
@@ -284,11 +302,10 @@ def main():
                     runs[column].append(timed(fleet, column, server, args.forks))
                 print('bench: %d hosts, run %d/%d: %s' % (size, i + 1, args.repeat, '  '.join(
                     '%s %.2fs (CPU %.1fs)' % ((c,) + runs[c][-1]) for c in COLUMNS)), flush=True)
-            medians.append((size, dict((c, statistics.median(wall for wall, _cpu in v)) for c, v in runs.items())))
-            cpu_medians.append((size, dict((c, statistics.median(cpu for _wall, cpu in v)) for c, v in runs.items())))
-        text_table = table(medians, cpu_medians)
+            rows.append(summarize(size, runs))
+        text_table = table(rows)
         load = '%.2f, %.2f' % (load_at_start, os.getloadavg()[0])
-        target = verdict(medians)
+        target = verdict(rows)
         per_host = breakdown(root, server, pki.ca_file)
         print('\n%s\n%s\nload average (1 min) at start, at end: %s\n\n%s' % (text_table, target, load, per_host))
         if not args.no_write:
