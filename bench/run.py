@@ -258,9 +258,10 @@ def write_doc(path, text_table, target, args, started, load, per_host=None):
     with open(path, 'w') as handle:
         handle.write('# Benchmarks\n\n')
         handle.write('Written by `bench/run.py` (`make bench`); see `bench/README.md` for what each column runs.\n')
+        when = started.strftime('%Y-%m-%d %H:%M UTC')
         handle.write('Median of %d runs each, %d forks, local hosts, no facts; measured %s. A ratio is the median of '
-                     'the runs\' own ratios (the columns of a run follow each other, so drift cancels).\n\n' % (
-            args.repeat, args.forks, started.strftime('%Y-%m-%d %H:%M UTC')))
+                     'the runs\' own ratios (the columns of a run follow each other, so drift cancels).\n\n'
+                     % (args.repeat, args.forks, when))
         handle.write(text_table + '\n\n' + target + '\n\n')
         if per_host:
             handle.write('## Where a host\'s time goes\n\n`bench/profile.py` on 10 hosts with one fork (no contention): the '
