@@ -88,3 +88,33 @@ def test_a_bad_role_variable_on_a_later_host_stops_its_batch_before_anything_is_
     assert CONFIG_TASK not in results or set(results[CONFIG_TASK]) == {'h01'}
     # The check's arguments never carry the settings document's secrets (rollout() greps the whole output).
     assert 'h03' in run.all_output and 'sometimes' in run.all_output
+
+
+def test_settings_given_as_role_parameters_or_include_role_vars_deliver_once(postfix, ansible, tmp_path):
+    # Such settings are not in hostvars, where the role compares the hosts' documents: each host takes the
+    # document of the same role call, so the play still delivers one message and every other host probes.
+    hosts = dict((name, dict(ansible_connection='local', ansible_python_interpreter=sys.executable,
+                             smtp_config_path=str(tmp_path / ('%s.json' % name)))) for name in HOSTS[:3])
+    inventory = tmp_path / 'inventory.yml'
+    inventory.write_text(yaml.safe_dump({'all': {'hosts': hosts}}))
+    settings = postfix.settings('submission', test_email='ops@' + postfix.domain)
+    role_calls = {
+        'roles': {'roles': [{'role': 'email_ops.smtp.configure', 'smtp_settings': '{{ settings_from_vault }}'}]},
+        'include_role': {'tasks': [{'ansible.builtin.include_role': {'name': 'email_ops.smtp.configure'},
+                                    'vars': {'smtp_settings': '{{ settings_from_vault }}'}}]},
+    }
+    for style, role_call in role_calls.items():
+        postfix.clear()
+        for name in HOSTS[:3]:  # written afresh, so that each style proves every host
+            (tmp_path / ('%s.json' % name)).unlink(missing_ok=True)
+        play = dict(hosts='all', gather_facts=False, vars={'settings_from_vault': settings}, **role_call)
+        playbook = tmp_path / ('%s.yml' % style)
+        playbook.write_text(yaml.safe_dump([play]))
+        run, results = ansible.playbook_json(str(playbook), inventory=str(inventory))
+        assert run.rc == 0, (style, run)
+        assert postfix.password not in run.all_output
+        modes = dict((name, results[CONFIG_TASK][name]['verification']['mode']) for name in HOSTS[:3])
+        assert modes == {'h01': 'send', 'h02': 'probe', 'h03': 'probe'}, style
+        postfix.wait_for(1)
+        time.sleep(QUIET)
+        assert len(postfix.messages()) == 1, (style, postfix.messages())
