@@ -15,9 +15,8 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.email_ops.smtp.plugins.module_utils._formats import (
-    FormatError, _Ini, _LineFormat, _Yaml, _kind, _present, _split, _strip_eol,
-)
+from ansible_collections.email_ops.smtp.plugins.module_utils._formats import FormatError, _Yaml, _kind, _present
+from ansible_collections.email_ops.smtp.plugins.module_utils._line_formats import _Ini, _LineFormat, _split, _strip_eol
 from ansible_collections.email_ops.smtp.plugins.module_utils._masking import MASK
 
 

@@ -298,7 +298,7 @@ def test_error_recipients_are_asked_but_receive_nothing(hostile):  # pylint: dis
 
 def test_scrubbing_collapsed_whitespace_and_escapes():
     """The forms _one_line() and repr() make of a password with runs of whitespace and non-ASCII characters."""
-    from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import classify
+    from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_faults import classify
     import smtplib
     reply = ('5.7.8 %s | %s | %s | %s' % (' '.join(PASSWORD.split()), ascii(PASSWORD), repr(PASSWORD.encode('utf-8')),
                                           PASSWORD.upper())).encode('utf-8')

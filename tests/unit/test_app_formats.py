@@ -93,9 +93,10 @@ def test_continued_entry_reads_joined_and_is_rewritten_whole():
     assert aliases.read_block('root: a@example.com,\n  b@example.com\n', '') == {'root': 'a@example.com, b@example.com'}
 
 
-def test_module_imports_app_formats_and_oauth2_only_when_used():
+def test_module_imports_the_other_formats_oauth2_and_fault_classes_only_when_used():
     """A module compiles every file it imports on every run (AnsiballZ keeps no bytecode): the smtp_config module
-    with a generic app's formats imports neither the apps' formats nor the OAuth2 client and its http.client."""
+    writing json or yaml imports neither the line formats, nor the apps' formats, nor the OAuth2 client and its
+    http.client; nor the failure classification until a session fails."""
     import json
     import subprocess
     import sys
@@ -104,15 +105,24 @@ def test_module_imports_app_formats_and_oauth2_only_when_used():
 import json, sys
 import %(p)smodules.smtp_config
 from %(p)smodule_utils._formats import get_format
-from %(p)smodule_utils._smtp_client import classify
-for name in ('json', 'yaml', 'ini', 'env', 'msmtp'):
+from %(p)smodule_utils._smtp_client import SmtpFailure, run_session
+LAZY = ('%(p)smodule_utils._app_formats', '%(p)smodule_utils._line_formats', '%(p)smodule_utils._oauth2',
+        '%(p)smodule_utils._smtp_faults', 'http.client')
+for name in ('json', 'yaml'):
     get_format(name)
-before = sorted(name for name in ('%(p)smodule_utils._app_formats', '%(p)smodule_utils._oauth2', 'http.client')
-                if name in sys.modules)
+before = [name for name in LAZY if name in sys.modules]
+get_format('ini')
 get_format('assign')
-print(json.dumps([before, '%(p)smodule_utils._app_formats' in sys.modules]))
+try:
+    run_session(dict(host='127.0.0.1', port=1, security='none', timeout=5, ca_file=None, validate_certs=True,
+                     helo_name='h.example.com', username=None, password=None, auth_method='none',
+                     from_email='a@example.com', allow_insecure_auth=False), stage='connect')
+except SmtpFailure as failure:
+    category = failure.category
+print(json.dumps([before, [name for name in LAZY if name in sys.modules], category]))
 ''' % {'p': prefix}
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=False,
                           env={'PYTHONPATH': ':'.join(sys.path), 'PATH': '/usr/bin:/bin'})
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == [[], True]
+    lazy = ['app_formats', 'line_formats', 'smtp_faults']
+    assert json.loads(proc.stdout) == [[], [prefix + 'module_utils._' + name for name in lazy], 'connect']

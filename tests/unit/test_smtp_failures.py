@@ -10,8 +10,9 @@ import pytest
 from ansible_collections.email_ops.smtp.plugins.module_utils._settings import settings_argument_spec
 from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_client import (
     MAX_LINE_BYTES, MAX_REPLY_LINES, MAX_SESSION_BYTES, STAGES, LimitError, RequirementError, SettingError, SmtpFailure,
-    _Session, _Wire, classify, require_tls12, run_session,
+    _certificate_facts, _Session, _Wire, require_tls12, run_session,
 )
+from ansible_collections.email_ops.smtp.plugins.module_utils._smtp_faults import classify
 
 PASSWORD = 'S3cr3t-Pa55!word'
 OPTIONS = settings_argument_spec()['settings']['options']
@@ -317,3 +318,16 @@ def test_wire_reads_replies_as_smtplib_does():
         server.sendall(b'250-first\r\n250-second\r\n250 last\r\nnot a reply\r\n')
         assert client.read_reply() == (250, b'first\nsecond\nlast')
         assert client.read_reply() == (-1, b'a reply')
+
+
+@pytest.mark.parametrize('when', ['Jan  5 09:34:43 2027 GMT', 'Dec 31 23:59:59 9999 GMT', 'Feb 29 00:00:00 2028 GMT',
+                                  'Oct 10 10:10:10 1999 GMT'])
+def test_certificate_dates_read_as_ssl_reads_them(when):
+    expected = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(ssl.cert_time_to_seconds(when)))
+    facts = _certificate_facts({'notBefore': when, 'notAfter': when})
+    assert facts['not_before'] == facts['not_after'] == expected
+
+
+@pytest.mark.parametrize('when', [None, '', 'garbage', 'Foo  5 09:34:43 2027 GMT'])
+def test_an_unreadable_certificate_date_is_none_not_a_failure(when):
+    assert _certificate_facts({'notAfter': when})['not_after'] is None
