@@ -156,6 +156,19 @@ options:
     type: str
     default: changed
     choices: [changed, always]
+  verify_deliveries:
+    description:
+      - With O(verify=send), V(every_host) delivers a test message from every host that verifies.
+      - V(once) delivers one per distinct settings document (O(settings.test_email) aside) and C(ansible-playbook) run,
+        from the first host that verifies it; every other host with that document probes (as O(verify=probe)), which
+        still proves its own network path, TLS, login, sender and recipient. A host that took a document's turn but
+        did not deliver (its file unchanged with O(verify_when=changed), check mode, a failure) gives it up, so that a
+        later host delivers. The hosts agree through files in Ansible's temporary directory on the controller.
+      - Providers throttle test messages (Exchange Online takes 30 a minute per mailbox), so the
+        P(email_ops.smtp.configure#role) role uses V(once).
+    type: str
+    default: every_host
+    choices: [every_host, once]
   mode:
     description:
       - Permissions of the files. By default each file gets the mode its profile names, V('0600') unless the app
@@ -364,6 +377,7 @@ def argument_spec():
         validate=dict(type='str'),
         verify=dict(type='str', default='none', choices=['none', 'probe', 'send']),
         verify_when=dict(type='str', default='changed', choices=['changed', 'always']),
+        verify_deliveries=dict(type='str', default='every_host', choices=['every_host', 'once']),  # the action plugin's
         mode=dict(type='raw'),
     )
     return spec

@@ -90,31 +90,62 @@ def test_a_bad_role_variable_on_a_later_host_stops_its_batch_before_anything_is_
     assert 'h03' in run.all_output and 'sometimes' in run.all_output
 
 
-def test_settings_given_as_role_parameters_or_include_role_vars_deliver_once(postfix, ansible, tmp_path):
-    # Such settings are not in hostvars, where the role compares the hosts' documents: each host takes the
-    # document of the same role call, so the play still delivers one message and every other host probes.
-    hosts = dict((name, dict(ansible_connection='local', ansible_python_interpreter=sys.executable,
-                             smtp_config_path=str(tmp_path / ('%s.json' % name)))) for name in HOSTS[:3])
-    inventory = tmp_path / 'inventory.yml'
-    inventory.write_text(yaml.safe_dump({'all': {'hosts': hosts}}))
+def own_play(ansible, postfix, tmp_path, name, play, hosts=4):
+    """The role in a user's own play over h01..h04, their files written afresh: (run, modes, messages)."""
+    postfix.clear()
+    inventory = dict((host, dict(ansible_connection='local', ansible_python_interpreter=sys.executable,
+                                 smtp_config_path=str(tmp_path / ('%s.json' % host)))) for host in HOSTS[:hosts])
+    for host in inventory:
+        (tmp_path / ('%s.json' % host)).unlink(missing_ok=True)
+    (tmp_path / 'inventory.yml').write_text(yaml.safe_dump({'all': {'hosts': inventory}}))
     settings = postfix.settings('submission', test_email='ops@' + postfix.domain)
+    play = dict(dict(hosts='all', gather_facts=False, vars={'settings_from_vault': settings}), **play)
+    (tmp_path / ('%s.yml' % name)).write_text(yaml.safe_dump([play]))
+    run, results = ansible.playbook_json(str(tmp_path / ('%s.yml' % name)), inventory=str(tmp_path / 'inventory.yml'))
+    assert postfix.password not in run.all_output
+    modes = dict((host, result.get('verification', {}).get('mode'))
+                 for host, result in results.get(CONFIG_TASK, {}).items() if result['_status'] != 'skipped')
+    time.sleep(QUIET)
+    return run, modes, postfix.messages()
+
+
+def test_settings_given_as_role_parameters_or_include_role_vars_deliver_once(postfix, ansible, tmp_path):
+    # Such settings are not in hostvars: the hosts still agree on who delivers, on the controller.
     role_calls = {
         'roles': {'roles': [{'role': 'email_ops.smtp.configure', 'smtp_settings': '{{ settings_from_vault }}'}]},
         'include_role': {'tasks': [{'ansible.builtin.include_role': {'name': 'email_ops.smtp.configure'},
                                     'vars': {'smtp_settings': '{{ settings_from_vault }}'}}]},
     }
     for style, role_call in role_calls.items():
-        postfix.clear()
-        for name in HOSTS[:3]:  # written afresh, so that each style proves every host
-            (tmp_path / ('%s.json' % name)).unlink(missing_ok=True)
-        play = dict(hosts='all', gather_facts=False, vars={'settings_from_vault': settings}, **role_call)
-        playbook = tmp_path / ('%s.yml' % style)
-        playbook.write_text(yaml.safe_dump([play]))
-        run, results = ansible.playbook_json(str(playbook), inventory=str(inventory))
+        run, modes, messages = own_play(ansible, postfix, tmp_path, style, role_call)
         assert run.rc == 0, (style, run)
-        assert postfix.password not in run.all_output
-        modes = dict((name, results[CONFIG_TASK][name]['verification']['mode']) for name in HOSTS[:3])
-        assert modes == {'h01': 'send', 'h02': 'probe', 'h03': 'probe'}, style
-        postfix.wait_for(1)
-        time.sleep(QUIET)
-        assert len(postfix.messages()) == 1, (style, postfix.messages())
+        assert sorted(modes.values()) == ['probe', 'probe', 'probe', 'send'], (style, modes)
+        assert len(messages) == 1, (style, messages)
+
+
+def test_one_host_delivers_when_the_first_host_skips_the_role_or_failed_before_it(postfix, ansible, tmp_path):
+    # The play's first host is not the one to deliver when it does not run the role: a `when` on the role call,
+    # or an earlier task that failed on it. Someone else delivers, once.
+    skipped = {'roles': [{'role': 'email_ops.smtp.configure', 'smtp_settings': '{{ settings_from_vault }}',
+                          'when': "inventory_hostname != 'h01'"}]}
+    failed_before = {'pre_tasks': [{'name': 'Fail on the first host', 'ansible.builtin.fail': {'msg': 'down'},
+                                    'when': "inventory_hostname == 'h01'"}],
+                     'roles': [{'role': 'email_ops.smtp.configure', 'smtp_settings': '{{ settings_from_vault }}'}]}
+    for name, play in (('skipped', skipped), ('failed_before', failed_before)):
+        run, modes, messages = own_play(ansible, postfix, tmp_path, name, play)
+        assert run.rc == (2 if name == 'failed_before' else 0), (name, run)
+        assert 'h01' not in modes and sorted(modes.values()) == ['probe', 'probe', 'send'], (name, modes)
+        assert len(messages) == 1, (name, messages)
+        assert not (tmp_path / 'h01.json').exists()
+
+
+def test_a_document_without_test_email_fails_on_every_host_before_any_writes(postfix, ansible, tmp_path):
+    # verify send needs a recipient: every host says so, not only the one whose turn it is to deliver.
+    play = {'roles': [{'role': 'email_ops.smtp.configure',
+                       'smtp_settings': "{{ settings_from_vault | dict2items | rejectattr('key', 'eq', 'test_email') "
+                                        '| items2dict }}'}]}
+    run, modes, messages = own_play(ansible, postfix, tmp_path, 'no_test_email', play, hosts=3)
+    assert run.rc == 2, run
+    assert run.stats and all(run.stats[host]['failures'] == 1 for host in HOSTS[:3]), run.stats
+    assert 'settings.test_email' in run.all_output and messages == []
+    assert not any((tmp_path / ('%s.json' % host)).exists() for host in HOSTS[:3])
